@@ -1,0 +1,121 @@
+"""Flatten per-rule DFAs into one set of numpy tables: the pushdown automaton the kernels run.
+
+Global states are numbered rule by rule. A configuration is (state, stack), the stack holding
+return states. From state s:
+  * byte b moves to trans[s, byte_class[b]] (same frame),
+  * call j in call_ptr[s]:call_ptr[s+1] pushes call_ret[j] and continues in call_target[j]
+    (the callee's start state) without consuming a byte,
+  * if final[s], the frame may end: pop the return state and continue there.
+Every state kept here is *live* (some completion exists), so a configuration set is viable
+exactly when it is non-empty: the basis of exact masks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from structgen.automata.fsm import DFA, expr_to_dfa
+from structgen.errors import GrammarError, LimitExceeded
+from structgen.grammar.ir import Expr
+
+
+@dataclass
+class PDATables:
+    n_states: int
+    start: int                 # start state of the start rule
+    trans: np.ndarray          # int32 [n_states, n_classes]
+    byte_class: np.ndarray     # int32 [256]
+    final: np.ndarray          # bool  [n_states]
+    call_ptr: np.ndarray       # int32 [n_states + 1]
+    call_target: np.ndarray    # int32 [n_calls]
+    call_ret: np.ndarray       # int32 [n_calls]
+    rule_of: np.ndarray        # int32 [n_states]
+    rule_names: list[str]
+    rule_called: np.ndarray    # bool [n_rules]: is the rule referenced by any call
+    self_loop_class: np.ndarray  # bool [n_states, n_classes]: trans[s, c] == s
+
+    @property
+    def has_calls(self) -> bool:
+        return len(self.call_target) > 0
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.trans.shape[1])
+
+
+def build_tables(rules: dict[str, Expr], start: str, *, max_states: int) -> PDATables:
+    names = [start] + sorted(n for n in rules if n != start)
+    # Productivity fixpoint: a rule is productive if its DFA accepts something using only
+    # productive callees. Start optimistic-free: iterate from the empty set upwards.
+    productive: frozenset[str] = frozenset()
+    dfas: dict[str, DFA] = {}
+    raw: dict[str, DFA] = {}
+    total = 0
+    for n in names:
+        d = expr_to_dfa(rules[n], max_states=max_states)
+        raw[n] = d
+        total += d.n_states
+        if total > max_states:
+            raise LimitExceeded(f"grammar automata exceed {max_states} states in total")
+    from structgen.automata.fsm import minimize
+
+    while True:
+        dfas = {n: minimize(raw[n], productive) for n in names}
+        now = frozenset(n for n in names if dfas[n].final.any())
+        if now == productive:
+            break
+        productive = now
+    if start not in productive:
+        raise GrammarError("the grammar's language is empty: no string matches the start rule")
+    names = [n for n in names if n in productive]
+    # global byte classes: refine all rule partitions together
+    sig = np.zeros((256, len(names)), dtype=np.int64)
+    for i, n in enumerate(names):
+        sig[:, i] = dfas[n].byte_class
+    _, gcls = np.unique(sig, axis=0, return_inverse=True)
+    gcls = gcls.reshape(256).astype(np.int32)
+    n_cls = int(gcls.max()) + 1
+    rep_byte = np.zeros(n_cls, dtype=np.int64)
+    for b in range(255, -1, -1):
+        rep_byte[gcls[b]] = b
+    offset: dict[str, int] = {}
+    total = 0
+    for n in names:
+        offset[n] = total
+        total += dfas[n].n_states
+    trans = np.full((total, n_cls), -1, dtype=np.int32)
+    final = np.zeros(total, dtype=bool)
+    rule_of = np.zeros(total, dtype=np.int32)
+    call_ptr = np.zeros(total + 1, dtype=np.int32)
+    targets: list[int] = []
+    rets: list[int] = []
+    rule_called = np.zeros(len(names), dtype=bool)
+    rule_index = {n: i for i, n in enumerate(names)}
+    for i, n in enumerate(names):
+        d, off = dfas[n], offset[n]
+        local = d.trans[:, d.byte_class[rep_byte]]
+        trans[off: off + d.n_states] = np.where(local >= 0, local + off, -1)
+        final[off: off + d.n_states] = d.final
+        rule_of[off: off + d.n_states] = i
+        for q in range(d.n_states):
+            for callee, r in d.calls[q]:
+                targets.append(offset[callee] + dfas[callee].start)
+                rets.append(off + r)
+                rule_called[rule_index[callee]] = True
+            call_ptr[off + q + 1] = len(targets)
+    self_loop = trans == np.arange(total, dtype=np.int32)[:, None]
+    return PDATables(
+        n_states=total,
+        start=offset[start] + dfas[start].start,
+        trans=trans,
+        byte_class=gcls,
+        final=final,
+        call_ptr=call_ptr,
+        call_target=np.array(targets, dtype=np.int32),
+        call_ret=np.array(rets, dtype=np.int32),
+        rule_of=rule_of,
+        rule_names=names,
+        rule_called=rule_called,
+        self_loop_class=self_loop,
+    )

@@ -1,0 +1,385 @@
+"""IR normalization passes run before automata construction.
+
+1. `resolve_regexes`: `Regex` leaves become plain IR (via `structgen.regex.parse_regex`).
+2. `reachable_rules` / `recursive_rules`: the call graph and its cycles.
+3. `inline_rules`: non-recursive rules are substituted into their users, so most grammars
+   become one regular expression and compile to a single DFA (exact, precomputable masks).
+4. `eliminate_left_recursion`: Paull's algorithm on the IR, so the runtime pushdown automaton
+   never loops without consuming a byte. Only the language is preserved (parse trees are not
+   needed: structgen recognizes, it does not build trees).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from structgen.errors import GrammarError, LimitExceeded
+from structgen.grammar.ir import (
+    EMPTY,
+    NOTHING,
+    Alt,
+    And,
+    ByteRange,
+    Chars,
+    Expr,
+    Grammar,
+    Lit,
+    Not,
+    Ref,
+    Regex,
+    Repeat,
+    Seq,
+    alt,
+    repeat,
+    seq,
+)
+
+
+def map_children(e: Expr, f) -> Expr:
+    """Rebuild `e` with `f` applied to each direct child (leaves are returned unchanged)."""
+    if isinstance(e, Seq):
+        return seq(*[f(x) for x in e.items])
+    if isinstance(e, Alt):
+        return alt(*[f(x) for x in e.items])
+    if isinstance(e, Repeat):
+        return repeat(f(e.item), e.min, e.max)
+    if isinstance(e, And):
+        return And(tuple(f(x) for x in e.items))
+    if isinstance(e, Not):
+        return Not(f(e.item))
+    return e
+
+
+def children(e: Expr) -> tuple[Expr, ...]:
+    if isinstance(e, (Seq, Alt, And)):
+        return e.items
+    if isinstance(e, (Repeat, Not)):
+        return (e.item,)
+    return ()
+
+
+@lru_cache(maxsize=4096)
+def _parse_regex_cached(pattern: str, flavor: str, flags: str, search: bool) -> Expr:
+    from structgen.regex import parse_regex
+
+    return parse_regex(pattern, flavor=flavor, flags=flags, search=search)
+
+
+def resolve_regexes(e: Expr) -> Expr:
+    if isinstance(e, Regex):
+        return _parse_regex_cached(e.pattern, e.flavor, e.flags, e.search)
+    return map_children(e, resolve_regexes)
+
+
+def refs_in(e: Expr, out: set[str] | None = None) -> set[str]:
+    out = set() if out is None else out
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, Ref):
+            out.add(x.name)
+        else:
+            stack.extend(children(x))
+    return out
+
+
+def reachable_rules(g: Grammar) -> dict[str, Expr]:
+    seen: dict[str, Expr] = {}
+    todo = [g.start]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        if name not in g.rules:
+            raise GrammarError(f"rule {name!r} is referenced but not defined")
+        seen[name] = g.rules[name]
+        todo.extend(refs_in(g.rules[name]) - seen.keys())
+    return seen
+
+
+def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative (grammars can be deep)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    out: list[list[str]] = []
+    counter = 0
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            v, it = work[-1]
+            advanced = False
+            for w in it:
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(sorted(graph[w]))))
+                    advanced = True
+                    break
+                if w in on_stack:
+                    low[v] = min(low[v], index[w])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                out.append(comp)
+    return out
+
+
+def recursive_rules(rules: dict[str, Expr]) -> set[str]:
+    graph = {n: refs_in(e) & rules.keys() for n, e in rules.items()}
+    rec: set[str] = set()
+    for comp in strongly_connected(graph):
+        if len(comp) > 1 or comp[0] in graph[comp[0]]:
+            rec.update(comp)
+    return rec
+
+
+def expr_size(e: Expr) -> int:
+    n = 0
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        n += 1 + (len(x.value) if isinstance(x, Lit) else 0)
+        stack.extend(children(x))
+    return n
+
+
+def inline_rules(rules: dict[str, Expr], keep: set[str], *, max_size: int = 20000) -> dict[str, Expr]:
+    """Substitute every rule not in `keep` into its users.
+
+    A rule whose inlined body would exceed `max_size` IR nodes stays a rule of its own (a
+    call at run time) so shared sub-grammars are not copied without bound.
+    """
+    keep = set(keep)
+    expanded: dict[str, Expr] = {}
+    sizes: dict[str, int] = {}
+    in_progress: set[str] = set()
+
+    def expand(name: str) -> Expr:
+        if name in expanded:
+            return expanded[name]
+        if name in in_progress:  # pragma: no cover - recursion is in `keep`
+            raise GrammarError(f"unexpected recursion through rule {name!r}")
+        in_progress.add(name)
+        body = sub(rules[name])
+        in_progress.discard(name)
+        expanded[name] = body
+        sizes[name] = expr_size(body)
+        return body
+
+    def sub(e: Expr) -> Expr:
+        if isinstance(e, Ref):
+            if e.name in keep:
+                return e
+            body = expand(e.name)
+            if sizes[e.name] > max_size:
+                keep.add(e.name)
+                return e
+            return body
+        return map_children(e, sub)
+
+    out: dict[str, Expr] = {}
+    for name in list(rules):
+        if name in keep:
+            out[name] = sub(rules[name])
+    # Rules promoted to `keep` while inlining need their own (expanded) bodies too.
+    changed = True
+    while changed:
+        changed = False
+        for name in list(keep):
+            if name not in out:
+                out[name] = expand(name) if name in expanded else sub(rules[name])
+                changed = True
+    return out
+
+
+# ----------------------------------------------------------------------------- nullability
+
+def nullable_rules(rules: dict[str, Expr]) -> set[str]:
+    nullable: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, e in rules.items():
+            if name not in nullable and is_nullable(e, nullable):
+                nullable.add(name)
+                changed = True
+    return nullable
+
+
+def is_nullable(e: Expr, nullable_refs: set[str]) -> bool:
+    if isinstance(e, Lit):
+        return e.value == b""
+    if isinstance(e, (Chars, ByteRange)):
+        return False
+    if isinstance(e, Seq):
+        return all(is_nullable(x, nullable_refs) for x in e.items)
+    if isinstance(e, Alt):
+        return any(is_nullable(x, nullable_refs) for x in e.items)
+    if isinstance(e, Repeat):
+        return e.min == 0 or is_nullable(e.item, nullable_refs)
+    if isinstance(e, Ref):
+        return e.name in nullable_refs
+    if isinstance(e, And):
+        return all(is_nullable(x, nullable_refs) for x in e.items)
+    if isinstance(e, Not):
+        return not is_nullable(e.item, nullable_refs)
+    raise GrammarError(f"unexpected IR node {type(e).__name__}")
+
+
+# ----------------------------------------------------------------------------- left recursion
+
+def _non_empty_part(e: Expr, nullable_refs: set[str], scc: set[str]) -> Expr:
+    """An expression for L(e) minus the empty string, for the shapes left recursion meets."""
+    if not is_nullable(e, nullable_refs):
+        return e
+    if isinstance(e, Lit):
+        return NOTHING
+    if isinstance(e, Alt):
+        return alt(*[_non_empty_part(x, nullable_refs, scc) for x in e.items])
+    if isinstance(e, Repeat):
+        inner = _non_empty_part(e.item, nullable_refs, scc)
+        hi = None if e.max is None else e.max - 1
+        return seq(inner, repeat(e.item, 0, hi))
+    if isinstance(e, Seq):
+        first, rest = e.items[0], seq(*e.items[1:])
+        return alt(seq(_non_empty_part(first, nullable_refs, scc), rest), _non_empty_part(rest, nullable_refs, scc))
+    if isinstance(e, Ref):
+        if e.name in scc:
+            raise GrammarError(
+                f"left recursion through the nullable rule {e.name!r} is not supported; "
+                "make the rule non-empty or move the empty case to its callers")
+        return e  # nullable rule outside the SCC: cannot reach the SCC, keep as is
+    raise GrammarError(f"cannot split {type(e).__name__} for left-recursion elimination")
+
+
+def _left_split(e: Expr, scc: set[str], nullable_refs: set[str]) -> tuple[dict[str, list[Expr]], list[Expr]]:
+    """Write e as  U_R  R . rests[R]  |  U base, where no base starts with a rule of `scc`."""
+    if isinstance(e, Ref) and e.name in scc:
+        return {e.name: [EMPTY]}, []
+    if not (refs_in(e) & scc):
+        return {}, [e]
+    if isinstance(e, Alt):
+        heads: dict[str, list[Expr]] = {}
+        bases: list[Expr] = []
+        for x in e.items:
+            h, b = _left_split(x, scc, nullable_refs)
+            for k, v in h.items():
+                heads.setdefault(k, []).extend(v)
+            bases.extend(b)
+        return heads, bases
+    if isinstance(e, Seq):
+        first, rest = e.items[0], seq(*e.items[1:])
+        if is_nullable(first, nullable_refs):
+            e2 = alt(seq(_non_empty_part(first, nullable_refs, scc), rest), rest)
+            if e2 == e:  # pragma: no cover - defensive
+                return {}, [e]
+            return _left_split(e2, scc, nullable_refs)
+        h, b = _left_split(first, scc, nullable_refs)
+        return ({k: [seq(alt(*v), rest)] for k, v in h.items()}, [seq(x, rest) for x in b])
+    if isinstance(e, Repeat):
+        if e.min == 0:
+            return _left_split(alt(EMPTY, _non_empty_part(e, nullable_refs, scc)), scc, nullable_refs)
+        hi = None if e.max is None else e.max - 1
+        return _left_split(seq(e.item, repeat(e.item, e.min - 1, hi)), scc, nullable_refs)
+    return {}, [e]
+
+
+def left_recursive_rules(rules: dict[str, Expr]) -> set[str]:
+    nullable = nullable_rules(rules)
+    graph = {n: _left_refs(e, nullable) & rules.keys() for n, e in rules.items()}
+    out: set[str] = set()
+    for comp in strongly_connected(graph):
+        if len(comp) > 1 or comp[0] in graph[comp[0]]:
+            out.update(comp)
+    return out
+
+
+def _left_refs(e: Expr, nullable: set[str]) -> set[str]:
+    """Rules that can be called before any byte is consumed in e."""
+    if isinstance(e, Ref):
+        return {e.name}
+    if isinstance(e, Seq):
+        out: set[str] = set()
+        for x in e.items:
+            out |= _left_refs(x, nullable)
+            if not is_nullable(x, nullable):
+                break
+        return out
+    if isinstance(e, (Alt, And)):
+        out = set()
+        for x in e.items:
+            out |= _left_refs(x, nullable)
+        return out
+    if isinstance(e, (Repeat, Not)):
+        return _left_refs(e.item, nullable)
+    return set()
+
+
+def eliminate_left_recursion(rules: dict[str, Expr], *, max_size: int = 200000) -> dict[str, Expr]:
+    lr = left_recursive_rules(rules)
+    if not lr:
+        return rules
+    rules = dict(rules)
+    nullable = nullable_rules(rules)
+    graph = {n: _left_refs(e, nullable) & lr for n, e in rules.items() if n in lr}
+    for comp in strongly_connected(graph):
+        if not (len(comp) > 1 or comp[0] in graph[comp[0]]):
+            continue
+        order = sorted(comp)
+        scc = set(order)
+        for i, ai in enumerate(order):
+            body = rules[ai]
+            for _ in range(len(order) + 1):
+                heads, bases = _left_split(body, scc, nullable)
+                earlier = [aj for aj in order[:i] if aj in heads]
+                if not earlier:
+                    break
+                parts = list(bases)
+                for k, rests in heads.items():
+                    if k in earlier:
+                        parts.append(seq(rules[k], alt(*rests)))
+                    else:
+                        parts.append(seq(Ref(k), alt(*rests)))
+                body = alt(*parts)
+                if expr_size(body) > max_size:
+                    raise LimitExceeded(f"left-recursion elimination of rule {ai!r} grew past {max_size} IR nodes")
+            heads, bases = _left_split(body, scc, nullable)
+            if any(order.index(k) < i for k in heads):  # pragma: no cover - defensive
+                raise GrammarError(f"could not eliminate left recursion in rule {ai!r}")
+            own = heads.pop(ai, None)
+            start = alt(*bases, *[seq(Ref(k), alt(*v)) for k, v in heads.items()])
+            rules[ai] = seq(start, repeat(alt(*own), 0, None)) if own else start
+        nullable = nullable_rules(rules)
+    if left_recursive_rules(rules):
+        raise GrammarError("left recursion remains after elimination (through nullable rules?)")
+    return rules
+
+
+def prepare(g: Grammar, *, inline_max_size: int = 20000) -> tuple[dict[str, Expr], str]:
+    """All passes: returns (rules, start) ready for automata construction."""
+    rules = {n: resolve_regexes(e) for n, e in reachable_rules(g).items()}
+    rules = eliminate_left_recursion(rules)
+    rec = recursive_rules(rules)
+    keep = rec | {g.start}
+    rules = inline_rules(rules, keep, max_size=inline_max_size)
+    rules = {n: e for n, e in rules.items() if n in reachable_rules(Grammar(rules, g.start))}
+    return rules, g.start
