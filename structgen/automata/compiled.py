@@ -81,12 +81,26 @@ class CompiledGrammar:
     # ------------------------------------------------------------------ kernels glue
     def _kargs(self):
         t = self.tables
-        return (self._trans, self._final, t.call_ptr, t.call_target, t.call_ret, self._start_ok, self._nullable)
+        return (self._trans, self._final, t.call_ptr, t.call_target, t.call_ret, self._start_ok, self._nullable,
+                t.rule_of, self._follow)
+
+    def precompute(self, budget_s: float) -> int:
+        """Fill the per-state mask cache ahead of time, within a time budget. Returns states done."""
+        import time
+
+        deadline = time.perf_counter() + budget_s
+        done = 0
+        for s in range(self.tables.n_states):
+            if time.perf_counter() > deadline or len(self._state_cache) >= self._max_cached:
+                break
+            self.state_mask(s)
+            done += 1
+        return done
 
     def _wargs(self):
         t = self.tables
         return (self._trans, t.byte_class, self._final, t.call_ptr, t.call_target, t.call_ret,
-                self._start_ok, self._nullable)
+                self._start_ok, self._nullable, t.rule_of, self._follow)
 
     def state_mask(self, s: int) -> StateMask:
         """Context-independent accepted tokens of stack-top state s, plus its exit nodes."""
@@ -110,7 +124,7 @@ class CompiledGrammar:
         n_exits, flags = K.walk_trie(*self._wargs(), self._follow[t.rule_of[s]],
                                      trie.byte, trie.subtree_end, trie.tok_start, trie.tok_ids,
                                      init_s, init_p, 1, self._root_children,
-                                     sc.arena_ret, sc.arena_par, 0, mask, sc.exits, self.fuel, skip,
+                                     *sc.fresh_arena(), 0, mask, sc.exits, self.fuel, skip,
                                      sc.lvl, sc.cfg_s, sc.cfg_p, sc.work_s, sc.work_p)
         sm_exits = sc.exits[:n_exits].copy()
         if flags & K.FLAG_FUEL:
@@ -164,7 +178,11 @@ class CompiledGrammar:
                 mask[e >> 5] |= np.uint32(1 << (int(e) & 31))
 
     def _load(self, configs, extra: int = 1 << 12):
-        """Put configurations into a fresh arena: returns (cfg_s, cfg_p, arena_ret, arena_par, n)."""
+        """Put configurations into a fresh arena.
+
+        Returns (cfg_s, cfg_p, arena, n): arena = (ret, par, hash) arrays with room for `extra`
+        more nodes, n = nodes used by the loaded stacks.
+        """
         arena_ret: list[int] = []
         arena_par: list[int] = []
         index: dict[tuple, int] = {}
@@ -187,7 +205,8 @@ class CompiledGrammar:
         ap = np.empty(n + extra, dtype=np.int32)
         ar[:n] = arena_ret
         ap[:n] = arena_par
-        return np.array(cs, dtype=np.int32), np.array(cp, dtype=np.int32), ar, ap, n
+        ah = np.full(_pow2(2 * (n + extra) + 2), -1, dtype=np.int32)
+        return np.array(cs, dtype=np.int32), np.array(cp, dtype=np.int32), (ar, ap, ah), n
 
     def _get_scratch(self):
         sc = self._scratch
@@ -199,8 +218,15 @@ class CompiledGrammar:
             sc.cfg_p = np.empty(cap, dtype=np.int32)
             sc.work_s = np.empty(4096, dtype=np.int32)
             sc.work_p = np.empty(4096, dtype=np.int32)
-            sc.arena_ret = np.empty(1 << 16, dtype=np.int32)
-            sc.arena_par = np.empty(1 << 16, dtype=np.int32)
+            sc.arena_ret = np.empty(1 << 14, dtype=np.int32)
+            sc.arena_par = np.empty(1 << 14, dtype=np.int32)
+            sc.arena_hash = np.empty(1 << 15, dtype=np.int32)
+
+            def fresh_arena(sc=sc):
+                sc.arena_hash.fill(-1)
+                return sc.arena_ret, sc.arena_par, sc.arena_hash
+
+            sc.fresh_arena = fresh_arena
             sc.exits = np.empty(1 << 20, dtype=np.int32)
         return sc
 
@@ -208,11 +234,11 @@ class CompiledGrammar:
         """Tokens under the exit nodes, continued by the parent frame of the real stack."""
         trie = self._trie
         sc = self._get_scratch()
-        init_s, init_p, ar, ap, n = self._load(((stack[-1], stack[:-1]),), extra=1 << 16)
+        init_s, init_p, arena, n = self._load(((stack[-1], stack[:-1]),), extra=1 << 14)
         _, flags = K.walk_trie(*self._wargs(), self._all_follow,
                                trie.byte, trie.subtree_end, trie.tok_start, trie.tok_ids,
                                init_s, init_p, 1, exits,
-                               ar, ap, n, mask, sc.exits[:0], self.fuel, self._empty_skip,
+                               *arena, n, mask, sc.exits[:0], self.fuel, self._empty_skip,
                                sc.lvl, sc.cfg_s, sc.cfg_p, sc.work_s, sc.work_p)
         if flags & K.FLAG_FUEL:
             raise LimitExceeded("mask computation exceeded its fuel; the grammar is too ambiguous")
@@ -220,8 +246,8 @@ class CompiledGrammar:
     def can_end(self, configs) -> bool:
         if self._dfa_only:
             return bool(self._final[configs[0][0]])
-        cs, cp, ar, ap, n = self._load(configs)
-        flags = K.end_flags(*self._kargs(), cs, cp, len(cs), ar, ap, n, self.fuel)
+        cs, cp, arena, n = self._load(configs, extra=256)
+        flags = K.end_flags(*self._kargs(), cs, cp, len(cs), *arena, n, self.fuel)
         return bool(flags & K.FLAG_END)
 
     def advance(self, configs, data: bytes):
@@ -234,12 +260,26 @@ class CompiledGrammar:
                 if s < 0:
                     return ()
             return ((s, ()),)
-        cs, cp, ar, ap, n = self._load(configs, extra=max(4096, 64 * len(data)))
-        out_s, out_p, n_out, arena_n, flags = K.consume_bytes(
-            self._trans, self.tables.byte_class, *self._kargs()[1:], cs, cp, len(cs),
-            np.frombuffer(data, dtype=np.uint8), ar, ap, n, self.fuel)
-        if flags & K.FLAG_FUEL:
-            raise LimitExceeded("advancing the parser exceeded its fuel; the grammar is too ambiguous")
+        # Chunks keep the arena small: each chunk re-loads (and so compacts) the stacks.
+        for i in range(0, len(data), 64):
+            configs = self._advance_chunk(configs, data[i:i + 64])
+            if not configs:
+                return ()
+        return configs
+
+    def _advance_chunk(self, configs, data: bytes):
+        extra = 1024 + 64 * len(data)
+        while True:
+            cs, cp, arena, n = self._load(configs, extra=extra)
+            out_s, out_p, n_out, arena_n, flags = K.consume_bytes(
+                self._trans, self.tables.byte_class, *self._kargs()[1:], cs, cp, len(cs),
+                np.frombuffer(data, dtype=np.uint8), *arena, n, self.fuel)
+            if not flags & K.FLAG_FUEL:
+                break
+            if extra >= 1 << 20:
+                raise LimitExceeded("advancing the parser exceeded its fuel; the grammar is too ambiguous")
+            extra *= 16
+        ar, ap = arena[0], arena[1]
         out = set()
         for s, p in zip(out_s.tolist(), out_p.tolist()):
             stack = []
@@ -251,6 +291,10 @@ class CompiledGrammar:
 
     def initial_configs(self) -> tuple:
         return ((self.tables.start, ()),)
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(4, (n - 1).bit_length())
 
 
 def _root_children(trie) -> np.ndarray:
@@ -315,8 +359,14 @@ def _grammar_key(g: Grammar) -> str:
 
 
 def compile_grammar(grammar: Grammar, vocab: Vocabulary, *, max_states: int = DEFAULT_MAX_STATES,
-                    fuel: int = DEFAULT_FUEL, cache: bool = True) -> CompiledGrammar:
-    """Compile a grammar IR for a vocabulary (cached per (grammar, vocabulary))."""
+                    fuel: int = DEFAULT_FUEL, cache: bool = True,
+                    precompute_budget_s: float = 0.05) -> CompiledGrammar:
+    """Compile a grammar IR for a vocabulary (cached per (grammar, vocabulary)).
+
+    `precompute_budget_s`: time spent computing per-state masks ahead of time (the rest are
+    computed on first use). 0 gives the fastest compile; a small budget removes most first-use
+    latency for regexes and small grammars.
+    """
     key = (_grammar_key(grammar), vocab.fingerprint, max_states, fuel)
     if cache:
         hit = _COMPILE_CACHE.get(key)
@@ -326,6 +376,8 @@ def compile_grammar(grammar: Grammar, vocab: Vocabulary, *, max_states: int = DE
     rules, start = prepare(grammar)
     tables = build_tables(rules, start, max_states=max_states)
     cg = CompiledGrammar(tables, vocab, fuel=fuel)
+    if precompute_budget_s > 0:
+        cg.precompute(precompute_budget_s)
     if cache:
         _COMPILE_CACHE[key] = cg
         while len(_COMPILE_CACHE) > _COMPILE_CACHE_SIZE:

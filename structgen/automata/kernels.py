@@ -22,10 +22,10 @@ FLAG_FUEL = 4       # the closure outgrew its budget (ambiguity explosion)
 
 
 @njit(cache=True, nogil=True)
-def advance(trans, final, call_ptr, call_target, call_ret, start_ok, nullable_st,
+def advance(trans, final, call_ptr, call_target, call_ret, start_ok, nullable_st, rule_of, rfollow,
             in_s, in_p, in_off, n_in, c,
             out_s, out_p, out_off,
-            arena_ret, arena_par, arena_n,
+            arena_ret, arena_par, arena_hash, arena_n,
             work_s, work_p, fuel):
     """Epsilon-close the input configurations, then consume one byte of class `c`.
 
@@ -34,7 +34,8 @@ def advance(trans, final, call_ptr, call_target, call_ret, start_ok, nullable_st
     """
     if n_in == 1 and c >= 0:
         s0 = in_s[in_off]
-        if call_ptr[s0] == call_ptr[s0 + 1] and (not final[s0] or in_p[in_off] == BOTTOM):
+        if call_ptr[s0] == call_ptr[s0 + 1] and (not final[s0] or in_p[in_off] == BOTTOM
+                                                 or not rfollow[rule_of[s0], c]):
             t0 = trans[s0, c]
             if t0 < 0:
                 return 0, 0, arena_n
@@ -76,15 +77,40 @@ def advance(trans, final, call_ptr, call_target, call_ret, start_ok, nullable_st
                     continue
             elif not nullable_st[tgt]:
                 continue
-            if arena_n >= arena_cap or n_work >= cap or n_work >= fuel:
+            if n_work >= cap or n_work >= fuel:
                 return n_out, flags | FLAG_FUEL, arena_n
-            arena_ret[arena_n] = call_ret[j]
-            arena_par[arena_n] = p
+            # hash-consed push: equal stacks get equal pointers, so deduplication sees them
+            r = call_ret[j]
+            hmask = arena_hash.shape[0] - 1
+            h = ((r * 1000003) ^ (p * 7919 + 17)) & hmask
+            node = -1
+            while True:
+                idx = arena_hash[h]
+                if idx < 0 or idx >= arena_n:
+                    break
+                if arena_ret[idx] == r and arena_par[idx] == p:
+                    node = idx
+                    break
+                h = (h + 1) & hmask
+            if node < 0:
+                if arena_n >= arena_cap or 2 * arena_n >= hmask:
+                    return n_out, flags | FLAG_FUEL, arena_n
+                arena_ret[arena_n] = r
+                arena_par[arena_n] = p
+                arena_hash[h] = arena_n
+                node = arena_n
+                arena_n += 1
+            dup = False
+            for k in range(n_work):
+                if work_s[k] == tgt and work_p[k] == node:
+                    dup = True
+                    break
+            if dup:
+                continue
             work_s[n_work] = tgt
-            work_p[n_work] = arena_n
-            arena_n += 1
+            work_p[n_work] = node
             n_work += 1
-        if final[s]:
+        if final[s] and (c < 0 or p == BOTTOM or rfollow[rule_of[s], c]):
             if p >= 0:
                 rs = arena_ret[p]
                 rp = arena_par[p]
@@ -107,10 +133,10 @@ def advance(trans, final, call_ptr, call_target, call_ret, start_ok, nullable_st
 
 
 @njit(cache=True, nogil=True)
-def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_ok, nullable_st, follow,
+def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_ok, nullable_st, rule_of, rfollow, follow,
               t_byte, t_end, t_tok_start, t_tok_ids,
               init_s, init_p, n_init, roots,
-              arena_ret, arena_par, arena_n0,
+              arena_ret, arena_par, arena_hash, arena_n0,
               mask, exit_nodes, fuel, skip_node,
               lvl, cfg_s, cfg_p, work_s, work_p):
     """Depth-first walk of the trie subtrees rooted at `roots`, starting from the given configs.
@@ -157,7 +183,8 @@ def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_o
         c = byte_class[t_byte[child]]
         arena_n = lvl[lv, 2]
         s0 = cfg_s[in_off]
-        if n_in == 1 and call_ptr[s0] == call_ptr[s0 + 1] and (not final[s0] or cfg_p[in_off] == BOTTOM):
+        if n_in == 1 and call_ptr[s0] == call_ptr[s0 + 1] and (not final[s0] or cfg_p[in_off] == BOTTOM
+                                                               or not rfollow[rule_of[s0], c]):
             # the common case: one configuration, plain DFA move
             t0 = trans[s0, c]
             if t0 < 0:
@@ -170,10 +197,10 @@ def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_o
             if out_off + 512 > cfg_cap:
                 flags_all |= FLAG_FUEL
                 continue
-            n_out, flags, arena_n = advance(trans, final, call_ptr, call_target, call_ret, start_ok, nullable_st,
+            n_out, flags, arena_n = advance(trans, final, call_ptr, call_target, call_ret, start_ok, nullable_st, rule_of, rfollow,
                                             cfg_s, cfg_p, in_off, n_in, c,
                                             cfg_s, cfg_p, out_off,
-                                            arena_ret, arena_par, arena_n,
+                                            arena_ret, arena_par, arena_hash, arena_n,
                                             work_s, work_p, fuel)
             flags_all |= flags & FLAG_FUEL
             if (flags & FLAG_EXIT) and follow[c]:
@@ -198,10 +225,10 @@ def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_o
 
 
 @njit(cache=True, nogil=True)
-def consume_bytes(trans, byte_class, final, call_ptr, call_target, call_ret, start_ok, nullable_st,
-                  init_s, init_p, n_init, data, arena_ret, arena_par, arena_n, fuel):
+def consume_bytes(trans, byte_class, final, call_ptr, call_target, call_ret, start_ok, nullable_st, rule_of, rfollow,
+                  init_s, init_p, n_init, data, arena_ret, arena_par, arena_hash, arena_n, fuel):
     """Advance configs over `data`. Returns (out_s, out_p, n_out, arena_n, flags)."""
-    cap = max(64, 4 * n_init + 64)
+    cap = 8 * n_init + 1024
     cur_s = np.empty(cap, np.int32)
     cur_p = np.empty(cap, np.int32)
     nxt_s = np.empty(cap, np.int32)
@@ -215,9 +242,9 @@ def consume_bytes(trans, byte_class, final, call_ptr, call_target, call_ret, sta
     flags_all = 0
     for i in range(data.shape[0]):
         c = byte_class[data[i]]
-        n, flags, arena_n = advance(trans, final, call_ptr, call_target, call_ret, start_ok, nullable_st,
+        n, flags, arena_n = advance(trans, final, call_ptr, call_target, call_ret, start_ok, nullable_st, rule_of, rfollow,
                                     cur_s, cur_p, 0, n, c, nxt_s, nxt_p, 0,
-                                    arena_ret, arena_par, arena_n, work_s, work_p, fuel)
+                                    arena_ret, arena_par, arena_hash, arena_n, work_s, work_p, fuel)
         flags_all |= flags & FLAG_FUEL
         if n == 0:
             break
@@ -227,16 +254,16 @@ def consume_bytes(trans, byte_class, final, call_ptr, call_target, call_ret, sta
 
 
 @njit(cache=True, nogil=True)
-def end_flags(trans, final, call_ptr, call_target, call_ret, start_ok, nullable_st,
-              init_s, init_p, n_init, arena_ret, arena_par, arena_n, fuel):
+def end_flags(trans, final, call_ptr, call_target, call_ret, start_ok, nullable_st, rule_of, rfollow,
+              init_s, init_p, n_init, arena_ret, arena_par, arena_hash, arena_n, fuel):
     """FLAG_END if the input may end in one of the configurations."""
     work_s = np.empty(4096, np.int32)
     work_p = np.empty(4096, np.int32)
     dummy_s = np.empty(1, np.int32)
     dummy_p = np.empty(1, np.int32)
-    n, flags, arena_n = advance(trans, final, call_ptr, call_target, call_ret, start_ok, nullable_st,
+    n, flags, arena_n = advance(trans, final, call_ptr, call_target, call_ret, start_ok, nullable_st, rule_of, rfollow,
                                 init_s, init_p, 0, n_init, -1, dummy_s, dummy_p, 0,
-                                arena_ret, arena_par, arena_n, work_s, work_p, fuel)
+                                arena_ret, arena_par, arena_hash, arena_n, work_s, work_p, fuel)
     return flags
 
 

@@ -1,0 +1,174 @@
+"""Matcher API, EOS rules, rollback, jump-forward, error paths and the real Llama-3 vocabulary."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+import structgen
+from structgen.errors import GrammarError, LimitExceeded, RegexSyntaxError, UnsupportedRegex
+from structgen.grammar.builtin import load_builtin_grammar
+from structgen.grammar.ir import Grammar, Ref, alt, lit, seq
+from structgen.vocab import Vocabulary
+
+
+def tiny_vocab(tokens, eos=True):
+    toks = [t.encode() if isinstance(t, str) else t for t in tokens]
+    return Vocabulary(toks + ([None] if eos else []), eos_token_ids=[len(toks)] if eos else [], size=len(toks) + 40)
+
+
+def allowed(m):
+    return {m.compiled.vocab.token_bytes[i] if m.compiled.vocab.token_bytes[i] is not None else "EOS"
+            for i in m.allowed_token_ids().tolist()}
+
+
+def test_eos_only_when_complete_and_padding_masked():
+    v = tiny_vocab(["a", "b", "ab", "c"])
+    m = structgen.compile_regex("ab?", v).matcher()
+    assert allowed(m) == {b"a", b"ab"}
+    assert m.accept_token(0)
+    assert allowed(m) == {b"b", "EOS"}
+    assert m.is_accepting() and not m.is_terminated()
+    ids = m.allowed_token_ids()
+    assert ids.max() < 5  # padding ids (5..44) never allowed
+    assert m.accept_token(4) and m.is_terminated()
+    assert not m.accept_token(1)
+    assert m.allowed_token_ids().size == 0
+
+
+def test_rejected_token_leaves_state_unchanged_and_rollback():
+    v = tiny_vocab(["a", "b", "c", "ab"])
+    m = structgen.compile_regex("(ab|c)+", v).matcher()
+    assert not m.accept_token(1)
+    assert m.accept_token(0) and m.accept_token(1) and m.accept_token(2)
+    before = allowed(m)
+    assert m.accept_token(3)
+    m.rollback(1)
+    assert allowed(m) == before
+    m.rollback(3)
+    assert allowed(m) == {b"a", b"c", b"ab"}
+    with pytest.raises(structgen.errors.StructgenError):
+        m.rollback(1)
+    assert m.accept_tokens([0, 1, 4]) and m.is_terminated()
+    m.rollback(1)
+    assert not m.is_terminated() and m.is_accepting()
+
+
+def test_rollback_equivalence_random(small_vocab):
+    cg = structgen.compile_lark(load_builtin_grammar("json"), small_vocab)
+    rng = random.Random(3)
+    m = cg.matcher()
+    masks = [m.next_token_mask().copy()]
+    for _ in range(12):
+        choices = [t for t in m.allowed_token_ids().tolist() if t not in small_vocab.eos_token_ids]
+        if not choices:
+            break
+        assert m.accept_token(rng.choice(choices))
+        masks.append(m.next_token_mask().copy())
+    for k in range(len(masks) - 1, 0, -1):
+        m.rollback(1)
+        assert np.array_equal(m.next_token_mask(), masks[k - 1])
+
+
+def test_multibyte_character_split_across_tokens():
+    e_acute = "é".encode()  # c3 a9
+    v = tiny_vocab([b"\xc3", b"\xa9", b"x", b"\xc3\xa9x", b"\xa9x"])
+    m = structgen.compile_regex("(é|x)+", v).matcher()
+    assert allowed(m) == {b"\xc3", b"x", b"\xc3\xa9x"}
+    assert m.accept_token(0)
+    assert allowed(m) == {b"\xa9", b"\xa9x"}  # no EOS mid-character
+    assert m.accept_token(4) and m.is_accepting()
+    assert e_acute == b"\xc3\xa9"
+
+
+def test_tokens_spanning_terminals_and_ignore_at_edges():
+    v = tiny_vocab([" ", "1", "+", " 1", "1 +", "+ ", "  ", "1+1"])
+    cg = structgen.compile_lark('start: NUM ("+" NUM)*\nNUM: /[0-9]/\n%ignore " "', v)
+    m = cg.matcher()
+    assert m.accept_string("  1 + 1  ") and m.is_accepting()
+    m = cg.matcher()
+    assert allowed(m) == {b" ", b"1", b" 1", b"1 +", b"  ", b"1+1"}
+    assert m.accept_token(4)   # "1 +" spans NUM, ignore, "+"
+    assert allowed(m) == {b" ", b"1", b" 1", b"  ", b"1 +", b"1+1"}
+    assert m.accept_token(7)   # "1+1"
+    assert "EOS" in allowed(m)
+
+
+def test_jump_forward_bytes():
+    v = tiny_vocab(list("abcdefghijklmnopqrstuvwxyz{}\":, "))
+    m = structgen.compile_regex(r'\{"name": "[a-z]+", "kind": "(cat|cow)"\}', v).matcher()
+    assert m.jump_forward_bytes() == b'{"name": "'
+    assert m.accept_string(b'{"name": "x')
+    assert m.jump_forward_bytes() == b""
+    assert m.accept_string(b'", "kind": "c')
+    assert m.jump_forward_bytes() == b""
+    assert m.accept_string(b"a")
+    assert m.jump_forward_bytes() == b't"}'
+
+
+def test_batch_fill():
+    v = tiny_vocab(["a", "b"])
+    ms = [structgen.compile_regex("a+", v).matcher(), None, structgen.compile_regex("b", v).matcher()]
+    bm = structgen.allocate_token_bitmask(3, v.size)
+    bm[:] = 0
+    structgen.fill_next_token_bitmasks(ms, bm)
+    assert structgen.bitmask_to_token_ids(bm[0], v.size).tolist() == [0]
+    assert bm[1].tolist() == [-1] * bm.shape[1]
+    assert structgen.bitmask_to_token_ids(bm[2], v.size).tolist() == [1]
+
+
+@pytest.mark.parametrize("pattern,construct", [(r"a(?=b)", "look"), (r"(a)\1", "backreference"), (r"\bx", r"\b")])
+def test_unsupported_regex_names_construct(pattern, construct):
+    v = tiny_vocab(["a", "b"])
+    with pytest.raises(UnsupportedRegex) as ei:
+        structgen.compile_regex(pattern, v)
+    assert ei.value.position is not None
+
+
+def test_regex_syntax_error():
+    with pytest.raises(RegexSyntaxError):
+        structgen.compile_regex("a(b", tiny_vocab(["a"]))
+
+
+def test_state_explosion_is_a_clear_error_not_a_hang():
+    v = tiny_vocab(["a", "b"])
+    with pytest.raises(LimitExceeded):
+        structgen.compile_regex("(a|b)*a(a|b){18}", v, max_states=5000)
+
+
+def test_grammar_errors():
+    v = tiny_vocab(["a"])
+    with pytest.raises(GrammarError):
+        structgen.compile_grammar(Grammar({"start": Ref("missing")}), v)
+    with pytest.raises(GrammarError):  # empty language
+        structgen.compile_grammar(Grammar({"start": seq(lit("a"), Ref("start"))}), v)
+    with pytest.raises(GrammarError):
+        structgen.compile_lark("start: UNDEFINED_TERM", v)
+
+
+def test_left_recursion_and_ambiguity_accept_long_inputs():
+    v = tiny_vocab(["1", "+", "*", "(", ")"])
+    g = Grammar({"e": alt(seq(Ref("e"), lit("+"), Ref("e")), seq(Ref("e"), lit("*"), Ref("e")), lit("1"),
+                          seq(lit("("), Ref("e"), lit(")")))}, "e")
+    m = structgen.compile_grammar(g, v).matcher()
+    text = "+".join(["1*(1+1)"] * 12)
+    assert m.accept_string(text) and m.is_accepting()
+
+
+def test_llama3_vocabulary_real_tokens(llama3_vocab):
+    quicktok = pytest.importorskip("quicktok")
+    enc = quicktok.get_encoding("llama3")
+    cg = structgen.compile_lark(load_builtin_grammar("json"), llama3_vocab)
+    text = '{"name": "Zoë", "tags": ["α", "β"], "n": -1.5e3, "ok": [true, false, null]}'
+    m = cg.matcher()
+    bm = structgen.allocate_token_bitmask(1, llama3_vocab.size)
+    for tok in enc.encode(text):
+        m.fill_next_token_bitmask(bm)
+        assert (bm[0, tok >> 5] >> (tok & 31)) & 1
+        assert m.accept_token(tok)
+    assert m.is_accepting()
+    m.fill_next_token_bitmask(bm)
+    ids = set(structgen.bitmask_to_token_ids(bm[0]).tolist())
+    assert set(llama3_vocab.eos_token_ids) <= ids
+    assert not ids & (set(llama3_vocab.special_token_ids) - set(llama3_vocab.eos_token_ids))
