@@ -26,12 +26,14 @@ from structgen.vocab.vocabulary import Vocabulary
 DEFAULT_MAX_STATES = 200_000
 DEFAULT_FUEL = 4096
 DEFAULT_MASK_CACHE_BYTES = 256 << 20
+MAX_EXITS = 1024  # beyond this, a state's context-dependent tokens are found by one full walk
 
 
 @dataclass
 class StateMask:
-    accept: np.ndarray   # uint32[W]
-    exits: np.ndarray    # int32[k] trie nodes reachable only after the frame ends
+    accept: np.ndarray         # uint32[W]
+    exits: np.ndarray | None   # int32[k] trie nodes reachable only after the frame ends; None = too many
+    contains_slice: bool = False
 
 
 class CompiledGrammar:
@@ -66,6 +68,7 @@ class CompiledGrammar:
         self._eos = vocab.eos_array
         self._root_children = _root_children(trie)
         self._scratch = threading.local()
+        self.walk_stats = np.zeros(4, dtype=np.int64)  # nodes visited, multi-config steps, memo hits
         self._slice = json_string_slice(vocab) if use_slices else None
 
     # ------------------------------------------------------------------ info
@@ -121,16 +124,13 @@ class CompiledGrammar:
             mask = np.zeros(self._W, dtype=np.uint32)
             skip = self._empty_skip
         sc = self._get_scratch()
-        n_exits, flags = K.walk_trie(*self._wargs(), self._follow[t.rule_of[s]],
-                                     trie.byte, trie.subtree_end, trie.tok_start, trie.tok_ids,
-                                     init_s, init_p, 1, self._root_children,
-                                     *sc.fresh_arena(), 0, mask, sc.exits, self.fuel, skip,
-                                     sc.lvl, sc.cfg_s, sc.cfg_p, sc.work_s, sc.work_p)
-        sm_exits = sc.exits[:n_exits].copy()
+        n_exits, flags = self._walk(init_s, init_p, ([], []), self._root_children, mask, sc.exits, skip,
+                                    self._follow[t.rule_of[s]])
+        sm_exits = None if flags & K.FLAG_EXITS_FULL else sc.exits[:n_exits].copy()
         if flags & K.FLAG_FUEL:
             raise LimitExceeded(f"mask computation for state {s} exceeded its fuel ({self.fuel}); "
                                 "the grammar is too ambiguous")
-        sm = StateMask(mask, sm_exits)
+        sm = StateMask(mask, sm_exits, skip is not self._empty_skip)
         with self._lock:
             self._state_cache[s] = sm
             while len(self._state_cache) > self._max_cached:
@@ -146,17 +146,23 @@ class CompiledGrammar:
         if len(configs) == 1:
             s0, st0 = configs[0]
             sm = self.state_mask(s0)
-            if not st0 or len(sm.exits) == 0:
+            if not st0 or (sm.exits is not None and len(sm.exits) == 0):
                 mask = sm.accept.copy() if self._eos.size else sm.accept
                 if self._eos.size:
                     self._set_eos(mask, configs)
                 return self._remember(configs, mask)
+        sms = [self.state_mask(s) for s, _ in configs]
+        if any(sm.exits is None for sm, (_, st) in zip(sms, configs) if st):
+            mask = self._full_walk(configs, sms)
+            if self._eos.size:
+                self._set_eos(mask, configs)
+            return self._remember(configs, mask)
         mask = np.zeros(self._W, dtype=np.uint32)
         parents: set[tuple] = set()
         for s, stack in configs:
             sm = self.state_mask(s)
             K.or_rows(mask, sm.accept)
-            if len(sm.exits) and stack:
+            if stack and sm.exits is not None and len(sm.exits):
                 key = (s, stack[-1], stack[:-1])
                 if key not in parents:
                     parents.add(key)
@@ -212,34 +218,70 @@ class CompiledGrammar:
         sc = self._scratch
         if not hasattr(sc, "lvl"):
             levels = self._max_depth + 2
-            sc.lvl = np.zeros((levels, 5), dtype=np.int64)
-            cap = 512 * levels + 4096
+            sc.lvl = np.zeros((levels, 9), dtype=np.int64)
+            cap = levels + 2
             sc.cfg_s = np.empty(cap, dtype=np.int32)
             sc.cfg_p = np.empty(cap, dtype=np.int32)
             sc.work_s = np.empty(4096, dtype=np.int32)
             sc.work_p = np.empty(4096, dtype=np.int32)
-            sc.arena_ret = np.empty(1 << 14, dtype=np.int32)
-            sc.arena_par = np.empty(1 << 14, dtype=np.int32)
-            sc.arena_hash = np.empty(1 << 15, dtype=np.int32)
-
-            def fresh_arena(sc=sc):
-                sc.arena_hash.fill(-1)
-                return sc.arena_ret, sc.arena_par, sc.arena_hash
-
-            sc.fresh_arena = fresh_arena
-            sc.exits = np.empty(1 << 20, dtype=np.int32)
+            sc.no_hash = np.full(16, -1, dtype=np.int32)
+            n_sets = 4096
+            sc.memo = np.empty(2 * n_sets, dtype=np.int32)
+            sc.sets = np.empty((n_sets, 2), dtype=np.int64)
+            sc.pool_s = np.empty(1 << 18, dtype=np.int32)
+            sc.pool_p = np.empty(1 << 18, dtype=np.int32)
+            sc.dtab = np.empty((n_sets, self.tables.n_classes), dtype=np.int32)
+            sc.dflag = np.empty((n_sets, self.tables.n_classes), dtype=np.int8)
+            sc.tmp_s = np.empty(4096, dtype=np.int32)
+            sc.tmp_p = np.empty(4096, dtype=np.int32)
+            sc.exits = np.empty(MAX_EXITS, dtype=np.int32)
         return sc
+
+    def _walk(self, init_s, init_p, nodes, roots, mask, exits, skip, follow_row):
+        """Run the trie walk; grow the stack arena and retry if it fills up."""
+        trie = self._trie
+        sc = self._get_scratch()
+        n = len(nodes[0])
+        size = 1 << 12
+        while True:
+            cap = size + n
+            ar = np.empty(cap, dtype=np.int32)
+            ap = np.empty(cap, dtype=np.int32)
+            ar[:n] = nodes[0]
+            ap[:n] = nodes[1]
+            ah = np.full(_pow2(2 * cap + 2), -1, dtype=np.int32) if self.tables.has_calls else sc.no_hash
+            n_exits, flags = K.walk_trie(*self._wargs(), follow_row,
+                                         trie.byte, trie.subtree_end, trie.tok_start, trie.tok_ids,
+                                         init_s, init_p, len(init_s), roots,
+                                         ar, ap, ah, n, mask, exits, self.fuel, skip,
+                                         sc.lvl, sc.cfg_s, sc.cfg_p, sc.work_s, sc.work_p,
+                                         sc.memo, sc.sets, sc.pool_s, sc.pool_p, sc.dtab, sc.dflag, sc.tmp_s, sc.tmp_p,
+                                         self.walk_stats)
+            if not flags & K.FLAG_FUEL or size >= 1 << 20 or not self.tables.has_calls:
+                return n_exits, flags
+            size <<= 3
+
+    def _full_walk(self, configs, sms) -> np.ndarray:
+        """One trie walk from the real stacks (no precomputed rows): for exit-heavy states."""
+        trie = self._trie
+        sc = self._get_scratch()
+        sl = self._slice
+        if sl is not None and any(sm.contains_slice for sm in sms):
+            mask, skip = sl.token_mask.copy(), sl.skip_node
+        else:
+            mask, skip = np.zeros(self._W, dtype=np.uint32), self._empty_skip
+        init_s, init_p, nodes = _stacks_to_arena(configs)
+        _, flags = self._walk(init_s, init_p, nodes, self._root_children, mask, sc.exits[:0], skip, self._all_follow)
+        if flags & K.FLAG_FUEL:
+            raise LimitExceeded("mask computation exceeded its fuel; the grammar is too ambiguous")
+        return mask
 
     def _walk_exits(self, mask, exits, stack) -> None:
         """Tokens under the exit nodes, continued by the parent frame of the real stack."""
         trie = self._trie
         sc = self._get_scratch()
-        init_s, init_p, arena, n = self._load(((stack[-1], stack[:-1]),), extra=1 << 14)
-        _, flags = K.walk_trie(*self._wargs(), self._all_follow,
-                               trie.byte, trie.subtree_end, trie.tok_start, trie.tok_ids,
-                               init_s, init_p, 1, exits,
-                               *arena, n, mask, sc.exits[:0], self.fuel, self._empty_skip,
-                               sc.lvl, sc.cfg_s, sc.cfg_p, sc.work_s, sc.work_p)
+        init_s, init_p, nodes = _stacks_to_arena(((stack[-1], stack[:-1]),))
+        _, flags = self._walk(init_s, init_p, nodes, exits, mask, sc.exits[:0], self._empty_skip, self._all_follow)
         if flags & K.FLAG_FUEL:
             raise LimitExceeded("mask computation exceeded its fuel; the grammar is too ambiguous")
 
@@ -291,6 +333,28 @@ class CompiledGrammar:
 
     def initial_configs(self) -> tuple:
         return ((self.tables.start, ()),)
+
+
+def _stacks_to_arena(configs):
+    """(state, stack) configurations -> (states, pointers, (ret list, par list)) with shared prefixes."""
+    ret: list[int] = []
+    par: list[int] = []
+    index: dict[tuple, int] = {}
+    cs, cp = [], []
+    for s, stack in configs:
+        p = K.BOTTOM
+        for i in range(len(stack)):
+            key = stack[: i + 1]
+            q = index.get(key)
+            if q is None:
+                q = len(ret)
+                ret.append(stack[i])
+                par.append(p)
+                index[key] = q
+            p = q
+        cs.append(s)
+        cp.append(p)
+    return np.array(cs, dtype=np.int32), np.array(cp, dtype=np.int32), (ret, par)
 
 
 def _pow2(n: int) -> int:

@@ -282,9 +282,10 @@ def minimize(d: DFA, productive: frozenset[str] | None = None) -> DFA:
     n_blocks = len(np.unique(block))
     while True:
         tgt_block = np.where(sub >= 0, block[np.maximum(sub, 0)], -1)
-        sig = np.concatenate([block[:, None], tgt_block], axis=1)
-        _, new_block = np.unique(sig, axis=0, return_inverse=True)
-        new_block = new_block.reshape(-1)
+        sig = np.ascontiguousarray(np.concatenate([block[:, None], tgt_block], axis=1))
+        rows = sig.view(np.dtype((np.void, sig.dtype.itemsize * sig.shape[1]))).reshape(-1)
+        _, new_block = np.unique(rows, return_inverse=True)
+        new_block = new_block.reshape(-1).astype(np.int64)
         k = int(new_block.max()) + 1
         if k == n_blocks:
             block = new_block

@@ -19,6 +19,7 @@ BOTTOM = -2
 FLAG_EXIT = 1       # a configuration popped its unknown frame (context-dependent tokens)
 FLAG_END = 2        # a configuration can end the whole input here
 FLAG_FUEL = 4       # the closure outgrew its budget (ambiguity explosion)
+FLAG_EXITS_FULL = 8  # more exit nodes than the buffer holds (use a full walk with real stacks)
 
 
 @njit(cache=True, nogil=True)
@@ -133,33 +134,83 @@ def advance(trans, final, call_ptr, call_target, call_ret, start_ok, nullable_st
 
 
 @njit(cache=True, nogil=True)
+def _intern(src_s, src_p, off, n, memo, sets, pool_s, pool_p, counters, dtab):
+    """Id of the configuration set src[off:off+n] in this walk's table (-3: table full)."""
+    h = np.uint64(n) * np.uint64(0x9E3779B97F4A7C15)
+    for i in range(n):
+        h = (h ^ np.uint64(src_s[off + i] * 8191 + src_p[off + i] + 3)) * np.uint64(0x100000001B3)
+    m = memo.shape[0]
+    slot = np.int64(h & np.uint64(m - 1))
+    while memo[slot] != -1:
+        sid = memo[slot]
+        if sets[sid, 1] == n:
+            po = sets[sid, 0]
+            same = True
+            for i in range(n):
+                if pool_s[po + i] != src_s[off + i] or pool_p[po + i] != src_p[off + i]:
+                    same = False
+                    break
+            if same:
+                return sid
+        slot = (slot + 1) & (m - 1)
+    n_sets = counters[0]
+    pool_n = counters[1]
+    if n_sets >= sets.shape[0] or pool_n + n > pool_s.shape[0] or 2 * n_sets >= m:
+        return -3
+    for i in range(n):
+        pool_s[pool_n + i] = src_s[off + i]
+        pool_p[pool_n + i] = src_p[off + i]
+    sets[n_sets, 0] = pool_n
+    sets[n_sets, 1] = n
+    for k in range(dtab.shape[1]):
+        dtab[n_sets, k] = -2
+    memo[slot] = n_sets
+    counters[0] = n_sets + 1
+    counters[1] = pool_n + n
+    return n_sets
+
+
+@njit(cache=True, nogil=True)
 def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_ok, nullable_st, rule_of, rfollow, follow,
               t_byte, t_end, t_tok_start, t_tok_ids,
               init_s, init_p, n_init, roots,
               arena_ret, arena_par, arena_hash, arena_n0,
               mask, exit_nodes, fuel, skip_node,
-              lvl, cfg_s, cfg_p, work_s, work_p):
+              lvl, cfg_s, cfg_p, work_s, work_p, memo, sets, pool_s, pool_p, dtab, dflag, tmp_s, tmp_p, stats):
     """Depth-first walk of the trie subtrees rooted at `roots`, starting from the given configs.
 
     Sets the bit of every token whose bytes can be consumed. Records in `exit_nodes` every node
     whose byte can only be consumed after the starting frame ends (a FRAME pop) and that the
     frame's FOLLOW set allows. `skip_node[n] == 1` marks subtrees already known accepted (a
     vocabulary slice OR-ed in beforehand): they are not walked.
-    Scratch: lvl int64[levels, 5], cfg_s/cfg_p int32[cfg_cap], work_s/work_p int32[work_cap].
+
+    A level holds either one configuration (cfg_s[lv], cfg_p[lv]; plain DFA moves are taken
+    directly) or the id of an interned configuration set. Steps of sets are memoized in
+    `dtab[set, class]` (-2 unknown, -1 dead): a DFA over configuration sets built lazily
+    during the walk. Stacks are hash-consed and the arena is never truncated during a walk, so
+    equal sets are equal arrays and many tokens share one closure computation.
     Returns (n_exits, flags).
     """
-    cfg_cap = cfg_s.shape[0]
-    for i in range(n_init):
-        cfg_s[i] = init_s[i]
-        cfg_p[i] = init_p[i]
-    # lvl[:, 0] cfg start, 1 cfg len, 2 arena size, 3 next child (or root index), 4 limit
-    lvl[0, 0] = 0
-    lvl[0, 1] = n_init
-    lvl[0, 2] = arena_n0
+    counters = np.zeros(2, np.int64)
+    memo_ready = False
+    arena_top = arena_n0
+    # lvl[:, 0] set id (-1: the single configuration in cfg_s/cfg_p[lv]), 3 next child (or
+    # root index), 4 limit
     lvl[0, 3] = 0
     lvl[0, 4] = roots.shape[0]
     n_exits = 0
     flags_all = 0
+    if n_init == 1:
+        cfg_s[0] = init_s[0]
+        cfg_p[0] = init_p[0]
+        lvl[0, 0] = -1
+    else:
+        memo.fill(-1)
+        memo_ready = True
+        sid = _intern(init_s, init_p, 0, n_init, memo, sets, pool_s, pool_p, counters, dtab)
+        if sid < 0:
+            return 0, FLAG_FUEL
+        lvl[0, 0] = sid
     use_skip = skip_node.shape[0] > 0
     lv = 0
     while lv >= 0:
@@ -177,48 +228,76 @@ def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_o
             lvl[lv, 3] = t_end[child]
         if use_skip and skip_node[child] == 1:
             continue
-        in_off = lvl[lv, 0]
-        n_in = lvl[lv, 1]
-        out_off = in_off + n_in
+        stats[0] += 1
         c = byte_class[t_byte[child]]
-        arena_n = lvl[lv, 2]
-        s0 = cfg_s[in_off]
-        if n_in == 1 and call_ptr[s0] == call_ptr[s0 + 1] and (not final[s0] or cfg_p[in_off] == BOTTOM
-                                                               or not rfollow[rule_of[s0], c]):
-            # the common case: one configuration, plain DFA move
-            t0 = trans[s0, c]
-            if t0 < 0:
-                continue
-            cfg_s[out_off] = t0
-            cfg_p[out_off] = cfg_p[in_off]
-            n_out = 1
-            flags = 0
-        else:
-            if out_off + 512 > cfg_cap:
-                flags_all |= FLAG_FUEL
-                continue
-            n_out, flags, arena_n = advance(trans, final, call_ptr, call_target, call_ret, start_ok, nullable_st, rule_of, rfollow,
-                                            cfg_s, cfg_p, in_off, n_in, c,
-                                            cfg_s, cfg_p, out_off,
-                                            arena_ret, arena_par, arena_hash, arena_n,
-                                            work_s, work_p, fuel)
-            flags_all |= flags & FLAG_FUEL
+        sid = lvl[lv, 0]
+        out_single = False
+        out_sid = -1
+        flags = 0
+        if sid < 0:
+            s0 = cfg_s[lv]
+            p0 = cfg_p[lv]
+            if call_ptr[s0] == call_ptr[s0 + 1] and (not final[s0] or p0 == BOTTOM or not rfollow[rule_of[s0], c]):
+                # the common case: one configuration, plain DFA move
+                t0 = trans[s0, c]
+                if t0 < 0:
+                    continue
+                cfg_s[lv + 1] = t0
+                cfg_p[lv + 1] = p0
+                out_single = True
+            else:
+                if not memo_ready:
+                    memo.fill(-1)
+                    memo_ready = True
+                sid = _intern(cfg_s, cfg_p, lv, 1, memo, sets, pool_s, pool_p, counters, dtab)
+                if sid < 0:
+                    flags_all |= FLAG_FUEL
+                    continue
+        if not out_single:
+            stats[1] += 1
+            o = dtab[sid, c]
+            if o == -2:
+                n_out, fl, arena_top = advance(trans, final, call_ptr, call_target, call_ret, start_ok, nullable_st,
+                                               rule_of, rfollow,
+                                               pool_s, pool_p, sets[sid, 0], sets[sid, 1], c,
+                                               tmp_s, tmp_p, 0,
+                                               arena_ret, arena_par, arena_hash, arena_top,
+                                               work_s, work_p, fuel)
+                if fl & FLAG_FUEL:
+                    flags_all |= FLAG_FUEL
+                    continue
+                if n_out == 0:
+                    o = -1
+                else:
+                    o = _intern(tmp_s, tmp_p, 0, n_out, memo, sets, pool_s, pool_p, counters, dtab)
+                    if o < 0:
+                        flags_all |= FLAG_FUEL
+                        continue
+                dtab[sid, c] = o
+                dflag[sid, c] = fl
+            else:
+                stats[2] += 1
+            flags = dflag[sid, c]
             if (flags & FLAG_EXIT) and follow[c]:
                 if n_exits < exit_nodes.shape[0]:
                     exit_nodes[n_exits] = child
                     n_exits += 1
                 else:
-                    flags_all |= FLAG_FUEL
-            if n_out == 0:
+                    flags_all |= FLAG_EXITS_FULL
+            if o == -1:
                 continue
+            if sets[o, 1] == 1:
+                cfg_s[lv + 1] = pool_s[sets[o, 0]]
+                cfg_p[lv + 1] = pool_p[sets[o, 0]]
+                out_single = True
+            else:
+                out_sid = o
         for k in range(t_tok_start[child], t_tok_start[child + 1]):
             tid = t_tok_ids[k]
             mask[tid >> 5] |= np.uint32(1) << np.uint32(tid & 31)
         if child + 1 < t_end[child]:
             lv += 1
-            lvl[lv, 0] = out_off
-            lvl[lv, 1] = n_out
-            lvl[lv, 2] = arena_n
+            lvl[lv, 0] = -1 if out_single else out_sid
             lvl[lv, 3] = child + 1
             lvl[lv, 4] = t_end[child]
     return n_exits, flags_all

@@ -44,6 +44,36 @@ class PDATables:
         return int(self.trans.shape[1])
 
 
+def _productive_rules(dfas: dict[str, DFA]) -> frozenset[str]:
+    """Rules whose language is non-empty, given that calls need productive callees."""
+    productive: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, d in dfas.items():
+            if name in productive:
+                continue
+            # reachability from start over byte edges and calls to productive rules
+            seen = {d.start}
+            stack = [d.start]
+            ok = False
+            while stack and not ok:
+                q = stack.pop()
+                if d.final[q]:
+                    ok = True
+                    break
+                nxt = [int(r) for r in d.trans[q] if r >= 0]
+                nxt += [r for callee, r in d.calls[q] if callee in productive]
+                for r in nxt:
+                    if r not in seen:
+                        seen.add(r)
+                        stack.append(r)
+            if ok:
+                productive.add(name)
+                changed = True
+    return frozenset(productive)
+
+
 def build_tables(rules: dict[str, Expr], start: str, *, max_states: int) -> PDATables:
     names = [start] + sorted(n for n in rules if n != start)
     # Productivity fixpoint: a rule is productive if its DFA accepts something using only
@@ -60,12 +90,8 @@ def build_tables(rules: dict[str, Expr], start: str, *, max_states: int) -> PDAT
             raise LimitExceeded(f"grammar automata exceed {max_states} states in total")
     from structgen.automata.fsm import minimize
 
-    while True:
-        dfas = {n: minimize(raw[n], productive) for n in names}
-        now = frozenset(n for n in names if dfas[n].final.any())
-        if now == productive:
-            break
-        productive = now
+    productive = _productive_rules(raw)
+    dfas = {n: minimize(raw[n], productive) for n in names if n in productive}
     if start not in productive:
         raise GrammarError("the grammar's language is empty: no string matches the start rule")
     names = [n for n in names if n in productive]

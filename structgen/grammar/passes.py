@@ -381,5 +381,6 @@ def prepare(g: Grammar, *, inline_max_size: int = 20000) -> tuple[dict[str, Expr
     rec = recursive_rules(rules)
     keep = rec | {g.start}
     rules = inline_rules(rules, keep, max_size=inline_max_size)
-    rules = {n: e for n, e in rules.items() if n in reachable_rules(Grammar(rules, g.start))}
+    live = reachable_rules(Grammar(rules, g.start))
+    rules = {n: e for n, e in rules.items() if n in live}
     return rules, g.start
