@@ -8,6 +8,7 @@ symbol, so every rule ends up a deterministic automaton over (byte classes + cal
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -15,10 +16,11 @@ from structgen.errors import GrammarError, LimitExceeded
 from structgen.grammar.ir import ANY_CHAR, Alt, And, ByteRange, Chars, Expr, Lit, Not, Ref, Repeat, Seq
 
 
-def utf8_byte_sequences(lo: int, hi: int) -> list[list[tuple[int, int]]]:
+@lru_cache(maxsize=65536)
+def utf8_byte_sequences(lo: int, hi: int) -> tuple[tuple[tuple[int, int], ...], ...]:
     from structgen.regex.utf8 import utf8_sequences
 
-    return utf8_sequences(lo, hi)
+    return tuple(tuple(seq) for seq in utf8_sequences(lo, hi))
 
 
 class NFA:
@@ -93,6 +95,9 @@ class NFA:
                 raise GrammarError(f"unexpected IR node {type(e).__name__} (unresolved Regex?)")
 
     def _chars(self, e: Chars, s: int, t: int) -> None:
+        if len(e.ranges) == 1 and e.ranges[0][0] == e.ranges[0][1] and not 0xD800 <= e.ranges[0][0] <= 0xDFFF:
+            self.build(Lit(chr(e.ranges[0][0]).encode("utf-8")), s, t)
+            return
         # Share the trailing continuation-byte states between sequences of the same shape.
         tails: dict[tuple, int] = {}
         for lo, hi in e.ranges:
@@ -168,65 +173,88 @@ def byte_classes(nfa: NFA) -> tuple[np.ndarray, list[list[tuple[int, int]]]]:
 
 
 def determinize(nfa: NFA, start: int, final: int, *, max_states: int) -> DFA:
+    """Subset construction. DFA states are sets of *important* NFA states (those with byte or
+    call edges, or the final state): epsilon-only states never need to be remembered."""
     cls, ranges = byte_classes(nfa)
     n_cls = len(ranges)
-    # Per NFA state: moves per class (computed from ranges once).
-    class_lo = [r[0][0] for r in ranges]
+    n = len(nfa.eps)
+    eps, edges, ncalls = nfa.eps, nfa.edges, nfa.calls
+    ecl: list[frozenset[int] | None] = [None] * n
+    moves_of: list[list[tuple[int, int]] | None] = [None] * n
 
-    def closure(states: frozenset[int]) -> frozenset[int]:
-        out = set(states)
-        stack = list(states)
+    def eclose(q: int) -> frozenset[int]:
+        got = ecl[q]
+        if got is not None:
+            return got
+        seen = {q}
+        stack = [q]
+        imp = []
         while stack:
-            q = stack.pop()
-            for r in nfa.eps[q]:
-                if r not in out:
-                    out.add(r)
+            x = stack.pop()
+            if edges[x] or ncalls[x] or x == final:
+                imp.append(x)
+            for r in eps[x]:
+                if r not in seen:
+                    seen.add(r)
                     stack.append(r)
+        got = frozenset(imp)
+        ecl[q] = got
+        return got
+
+    def moves(q: int) -> list[tuple[int, int]]:
+        got = moves_of[q]
+        if got is None:
+            got = []
+            for lo, hi, r in edges[q]:
+                for c in range(int(cls[lo]), int(cls[hi]) + 1):
+                    got.append((c, r))
+            moves_of[q] = got
+        return got
+
+    def closure(targets) -> frozenset[int]:
+        it = iter(targets)
+        out = set(eclose(next(it)))
+        for r in it:
+            out |= eclose(r)
         return frozenset(out)
 
-    start_set = closure(frozenset([start]))
+    start_set = eclose(start)
     index = {start_set: 0}
     sets = [start_set]
     trans_rows: list[list[int]] = []
     calls: list[list[tuple[str, int]]] = []
+
+    def state_of(tgt: frozenset[int]) -> int:
+        j = index.get(tgt)
+        if j is None:
+            j = len(sets)
+            if j >= max_states:
+                raise LimitExceeded(f"DFA exceeds {max_states} states; raise max_states or simplify the constraint")
+            index[tgt] = j
+            sets.append(tgt)
+        return j
+
     i = 0
     while i < len(sets):
         cur = sets[i]
         i += 1
-        moves: dict[int, set[int]] = {}
+        by_class: dict[int, set[int]] = {}
         call_moves: dict[str, set[int]] = {}
         for q in cur:
-            for lo, hi, r in nfa.edges[q]:
-                c0, c1 = cls[lo], cls[hi]
-                for c in range(c0, c1 + 1):
-                    moves.setdefault(c, set()).add(r)
-            for name, r in nfa.calls[q]:
+            for c, r in moves(q):
+                t = by_class.get(c)
+                if t is None:
+                    by_class[c] = {r}
+                else:
+                    t.add(r)
+            for name, r in ncalls[q]:
                 call_moves.setdefault(name, set()).add(r)
         row = [-1] * n_cls
-        for c, targets in moves.items():
-            tgt = closure(frozenset(targets))
-            j = index.get(tgt)
-            if j is None:
-                j = len(sets)
-                if j >= max_states:
-                    raise LimitExceeded(f"DFA exceeds {max_states} states; raise max_states or simplify the constraint")
-                index[tgt] = j
-                sets.append(tgt)
-            row[c] = j
-        crow = []
-        for name in sorted(call_moves):
-            tgt = closure(frozenset(call_moves[name]))
-            j = index.get(tgt)
-            if j is None:
-                j = len(sets)
-                if j >= max_states:
-                    raise LimitExceeded(f"DFA exceeds {max_states} states; raise max_states or simplify the constraint")
-                index[tgt] = j
-                sets.append(tgt)
-            crow.append((name, j))
+        for c, targets in by_class.items():
+            row[c] = state_of(closure(targets))
+        crow = [(name, state_of(closure(call_moves[name]))) for name in sorted(call_moves)]
         trans_rows.append(row)
         calls.append(crow)
-    del class_lo
     trans = np.array(trans_rows, dtype=np.int32).reshape(len(sets), n_cls)
     fin = np.array([final in s for s in sets], dtype=bool)
     return DFA(len(sets), 0, trans, fin, calls, cls, ranges)
@@ -329,8 +357,9 @@ def expr_to_dfa(e: Expr, *, max_states: int, productive: frozenset[str] | None =
 _UTF8_ALL_CACHE: dict[int, DFA] = {}
 
 
+@lru_cache(maxsize=1024)
 def regular_dfa(e: Expr, max_states: int) -> DFA:
-    """DFA (no calls) for And/Not nodes and plain regular expressions."""
+    """DFA (no calls) for And/Not nodes and plain regular expressions (cached: schemas repeat them)."""
     if isinstance(e, And):
         parts = [regular_dfa(x, max_states) for x in e.items]
         out = parts[0]

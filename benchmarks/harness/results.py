@@ -1,0 +1,290 @@
+"""Results files (JSONL, resumable), the driver loop, statistics and markdown tables."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import queue
+import sys
+import threading
+import time
+from typing import Callable, Iterable
+
+import numpy as np
+
+from benchmarks.harness.worker import WorkerRunner
+
+FAIL_STATUSES = ("compile_error", "timeout", "oom", "crash")
+
+
+# ----------------------------------------------------------------------------- IO
+
+def load_records(path: str) -> list[dict]:
+    out = []
+    if not os.path.exists(path):
+        return out
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                out.append(json.loads(line))
+            except ValueError:  # a line cut by an interrupted run
+                continue
+    return out
+
+
+def latest_by_key(records: Iterable[dict]) -> dict[tuple[str, str], dict]:
+    """(engine, case) -> the last record written for it."""
+    d: dict[tuple[str, str], dict] = {}
+    for r in records:
+        d[(r["engine"], r["case"])] = r
+    return d
+
+
+def machine_info() -> dict:
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])
+            mem = f"{kb / (1 << 20):.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    try:
+        load = "%.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        load = ""
+    return {"cpu": cpu, "cores": cores, "memory": mem, "os": platform.platform(),
+            "python": sys.version.split()[0], "loadavg_at_start": load}
+
+
+def package_versions() -> dict:
+    import importlib.metadata as md
+
+    out = {}
+    for dist in ("xgrammar", "llguidance", "outlines-core", "quicktok-v1", "numpy", "numba", "torch"):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def update_meta(path: str, **fields) -> dict:
+    meta = {}
+    if os.path.exists(path):
+        try:
+            with open(path) as f:
+                meta = json.load(f)
+        except ValueError:
+            meta = {}
+    for k, v in fields.items():
+        if isinstance(v, dict) and isinstance(meta.get(k), dict):
+            meta[k].update(v)
+        else:
+            meta[k] = v
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(meta, f, indent=1, sort_keys=True)
+    return meta
+
+
+# ----------------------------------------------------------------------------- progress
+
+class Progress:
+    """tqdm when installed, else a line every few seconds on stderr."""
+
+    def __init__(self, total: int, desc: str):
+        self.total, self.desc, self.n = total, desc, 0
+        self.t0 = self.last = time.monotonic()
+        self.counts: dict[str, int] = {}
+        self.bar = None
+        if sys.stderr.isatty():
+            try:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, desc=desc, unit="case", file=sys.stderr, dynamic_ncols=True)
+            except ImportError:
+                self.bar = None
+
+    def update(self, status: str) -> None:
+        self.n += 1
+        self.counts[status] = self.counts.get(status, 0) + 1
+        if self.bar is not None:
+            self.bar.set_postfix(self.counts, refresh=False)
+            self.bar.update(1)
+            return
+        now = time.monotonic()
+        if now - self.last >= 5 or self.n == self.total:
+            self.last = now
+            rate = self.n / max(now - self.t0, 1e-9)
+            eta = (self.total - self.n) / rate if rate > 0 else 0
+            counts = " ".join(f"{k}={v}" for k, v in sorted(self.counts.items()))
+            print(f"[{self.desc}] {self.n}/{self.total} ({rate:.1f}/s, eta {eta:.0f}s) {counts}",
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# ----------------------------------------------------------------------------- driver
+
+def run_cases(engine: str, cases: list[dict], out_path: str, *, bench: str, timeout_s: float, mem_mb: int,
+              jobs: int = 1, annotate: Callable[[dict, dict], None] | None = None, vocab: str = "llama3") -> dict:
+    """Run `cases` (each with `id`) not yet in `out_path` for `engine`, appending records.
+
+    Returns the worker's hello (engine info; {} when nothing was left to run). Interruptions lose
+    at most the cases in flight."""
+    done = {r["case"] for r in load_records(out_path) if r.get("engine") == engine and r.get("bench") == bench}
+    todo = [c for c in cases if c["id"] not in done]
+    if not todo:
+        return {}
+    runners = [WorkerRunner(engine, timeout_s=timeout_s, mem_mb=mem_mb, vocab=vocab)
+               for _ in range(max(1, min(jobs, len(todo))))]
+    try:
+        hello = runners[0].info()
+    except RuntimeError:
+        for r in runners:
+            r.close()
+        raise
+    if hello.get("warmup"):
+        print(f"[{engine}] warm-up did not pass: {hello['warmup']}", file=sys.stderr)
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    prog = Progress(len(todo), f"{bench}:{engine}")
+    lock = threading.Lock()
+    q: queue.Queue = queue.Queue()
+    for c in todo:
+        q.put(c)
+
+    def work(runner: WorkerRunner, f):
+        while True:
+            try:
+                case = q.get_nowait()
+            except queue.Empty:
+                return
+            payload = {k: v for k, v in case.items() if k not in ("meta",)}
+            rec = runner.run(payload)
+            out = {"bench": bench, "engine": engine, "case": case["id"], **(case.get("meta") or {}), **rec}
+            if annotate:
+                annotate(out, case)
+            with lock:
+                f.write(json.dumps(out) + "\n")
+                f.flush()
+                prog.update(rec.get("status", "?"))
+
+    with open(out_path, "a") as f:
+        threads = [threading.Thread(target=work, args=(r, f), daemon=True) for r in runners]
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.5)
+        finally:
+            prog.close()
+            for r in runners:
+                r.close()
+    return hello
+
+
+# ----------------------------------------------------------------------------- statistics
+
+def pct(values, qs) -> list[float | None]:
+    if len(values) == 0:
+        return [None] * len(qs)
+    a = np.asarray(values, dtype=np.float64)
+    return [float(x) for x in np.percentile(a, qs)]
+
+
+def case_summary(r: dict) -> dict:
+    """Counts for one record: valid/invalid totals, rejected valid, accepted invalid, pass."""
+    tests = r.get("tests") or []
+    nv = sum(1 for t in tests if t["valid"])
+    ni = len(tests) - nv
+    vr = sum(1 for t in tests if t["valid"] and not t["accepted"])
+    ia = sum(1 for t in tests if not t["valid"] and t["accepted"])
+    ok = r.get("status") == "ok"
+    return {"ok": ok, "n_valid": nv, "n_invalid": ni, "valid_rejected": vr, "invalid_accepted": ia,
+            "errors": sum(1 for t in tests if (t.get("fail") or {}).get("why") == "error"),
+            "passed": ok and vr == 0 and ia == 0}
+
+
+def fmt_ms(x: float | None) -> str:
+    if x is None:
+        return "–"
+    if x >= 1000:
+        return f"{x / 1000:.2f} s"
+    if x >= 10:
+        return f"{x:.0f} ms"
+    if x >= 1:
+        return f"{x:.1f} ms"
+    return f"{x * 1000:.0f} µs"
+
+
+def fmt_us(x: float | None) -> str:
+    if x is None:
+        return "–"
+    if x >= 1000:
+        return f"{x / 1000:.1f} ms"
+    if x >= 10:
+        return f"{x:.0f} µs"
+    return f"{x:.1f} µs"
+
+
+def md_table(header: list[str], rows: list[list], align: str | None = None) -> str:
+    align = align or ("l" + "r" * (len(header) - 1))
+    sep = ["---:" if a == "r" else "---" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(sep) + " |"]
+    for row in rows:
+        lines.append("| " + " | ".join(str(c) for c in row) + " |")
+    return "\n".join(lines)
+
+
+def engine_stats(records: list[dict]) -> dict:
+    """Aggregate MaskBench-style statistics over records of one engine."""
+    st = {"files": len(records), "compiled": 0, "passed": 0, "valid": 0, "invalid": 0, "valid_rejected": 0,
+          "invalid_accepted": 0, "instance_errors": 0}
+    for s in FAIL_STATUSES:
+        st[s] = 0
+    compile_ms, masks = [], []
+    for r in records:
+        cs = case_summary(r)
+        status = r.get("status", "?")
+        if status in FAIL_STATUSES:
+            st[status] += 1
+        if cs["ok"]:
+            st["compiled"] += 1
+            compile_ms.append(r.get("compile_ms", 0.0))
+            masks.extend(r.get("mask_us") or ())
+        st["passed"] += cs["passed"]
+        st["valid"] += cs["n_valid"]
+        st["invalid"] += cs["n_invalid"]
+        st["valid_rejected"] += cs["valid_rejected"]
+        st["invalid_accepted"] += cs["invalid_accepted"]
+        st["instance_errors"] += cs["errors"]
+    st["compile_ms"] = dict(zip(("p50", "p90", "p99", "max"), pct(compile_ms, [50, 90, 99, 100])))
+    st["compile_ms"]["mean"] = float(np.mean(compile_ms)) if compile_ms else None
+    st["mask_us"] = dict(zip(("p50", "p95", "p99", "p99.9", "max"), pct(masks, [50, 95, 99, 99.9, 100])))
+    st["mask_us"]["mean"] = float(np.mean(masks)) if masks else None
+    st["mask_samples"] = len(masks)
+    return st
+
+
+def common_cases(by_engine: dict[str, list[dict]]) -> set[str]:
+    sets = [{r["case"] for r in recs} for recs in by_engine.values() if recs]
+    return set.intersection(*sets) if sets else set()
