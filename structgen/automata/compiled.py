@@ -189,30 +189,14 @@ class CompiledGrammar:
         Returns (cfg_s, cfg_p, arena, n): arena = (ret, par, hash) arrays with room for `extra`
         more nodes, n = nodes used by the loaded stacks.
         """
-        arena_ret: list[int] = []
-        arena_par: list[int] = []
-        index: dict[tuple, int] = {}
-        cs, cp = [], []
-        for s, stack in configs:
-            p = K.BOTTOM
-            for i in range(len(stack)):
-                key = stack[: i + 1]
-                q = index.get(key)
-                if q is None:
-                    q = len(arena_ret)
-                    arena_ret.append(stack[i])
-                    arena_par.append(p)
-                    index[key] = q
-                p = q
-            cs.append(s)
-            cp.append(p)
-        n = len(arena_ret)
+        cs, cp, (ret, par) = _stacks_to_arena(configs)
+        n = len(ret)
         ar = np.empty(n + extra, dtype=np.int32)
         ap = np.empty(n + extra, dtype=np.int32)
-        ar[:n] = arena_ret
-        ap[:n] = arena_par
+        ar[:n] = ret
+        ap[:n] = par
         ah = np.full(_pow2(2 * (n + extra) + 2), -1, dtype=np.int32)
-        return np.array(cs, dtype=np.int32), np.array(cp, dtype=np.int32), (ar, ap, ah), n
+        return cs, cp, (ar, ap, ah), n
 
     def _get_scratch(self):
         sc = self._scratch
