@@ -31,7 +31,7 @@ MAX_EXITS = 1024  # beyond this, a state's context-dependent tokens are found by
 
 @dataclass
 class StateMask:
-    accept: np.ndarray         # uint32[W]
+    accept: np.ndarray         # uint32[W] (incomplete when exits is None: not used then)
     exits: np.ndarray | None   # int32[k] trie nodes reachable only after the frame ends; None = too many
     contains_slice: bool = False
 
@@ -146,23 +146,22 @@ class CompiledGrammar:
         if len(configs) == 1:
             s0, st0 = configs[0]
             sm = self.state_mask(s0)
-            if not st0 or (sm.exits is not None and len(sm.exits) == 0):
+            if sm.exits is not None and (not st0 or len(sm.exits) == 0):
                 mask = sm.accept.copy() if self._eos.size else sm.accept
                 if self._eos.size:
                     self._set_eos(mask, configs)
                 return self._remember(configs, mask)
         sms = [self.state_mask(s) for s, _ in configs]
-        if any(sm.exits is None for sm, (_, st) in zip(sms, configs) if st):
+        if any(sm.exits is None for sm in sms):
             mask = self._full_walk(configs, sms)
             if self._eos.size:
                 self._set_eos(mask, configs)
             return self._remember(configs, mask)
         mask = np.zeros(self._W, dtype=np.uint32)
         parents: set[tuple] = set()
-        for s, stack in configs:
-            sm = self.state_mask(s)
+        for sm, (s, stack) in zip(sms, configs):
             K.or_rows(mask, sm.accept)
-            if stack and sm.exits is not None and len(sm.exits):
+            if stack and len(sm.exits):
                 key = (s, stack[-1], stack[:-1])
                 if key not in parents:
                     parents.add(key)

@@ -173,167 +173,91 @@ def byte_classes(nfa: NFA) -> tuple[np.ndarray, list[list[tuple[int, int]]]]:
 
 
 def determinize(nfa: NFA, start: int, final: int, *, max_states: int) -> DFA:
-    """Subset construction. DFA states are sets of *important* NFA states (those with byte or
-    call edges, or the final state): epsilon-only states never need to be remembered."""
+    """Subset construction (numba kernel). DFA states are sets of *important* NFA states (those
+    with byte or call edges, or the final state): epsilon-only states never need to be
+    remembered. Call targets are extra alphabet symbols (sorted by rule name)."""
+    from structgen.automata import fsm_kernels as FK
+
     cls, ranges = byte_classes(nfa)
     n_cls = len(ranges)
     n = len(nfa.eps)
-    eps, edges, ncalls = nfa.eps, nfa.edges, nfa.calls
-    ecl: list[frozenset[int] | None] = [None] * n
-    moves_of: list[list[tuple[int, int]] | None] = [None] * n
-
-    def eclose(q: int) -> frozenset[int]:
-        got = ecl[q]
-        if got is not None:
-            return got
-        seen = {q}
-        stack = [q]
-        imp = []
-        while stack:
-            x = stack.pop()
-            if edges[x] or ncalls[x] or x == final:
-                imp.append(x)
-            for r in eps[x]:
-                if r not in seen:
-                    seen.add(r)
-                    stack.append(r)
-        got = frozenset(imp)
-        ecl[q] = got
-        return got
-
-    def moves(q: int) -> list[tuple[int, int]]:
-        got = moves_of[q]
-        if got is None:
-            got = []
-            for lo, hi, r in edges[q]:
-                for c in range(int(cls[lo]), int(cls[hi]) + 1):
-                    got.append((c, r))
-            moves_of[q] = got
-        return got
-
-    def closure(targets) -> frozenset[int]:
-        it = iter(targets)
-        out = set(eclose(next(it)))
-        for r in it:
-            out |= eclose(r)
-        return frozenset(out)
-
-    start_set = eclose(start)
-    index = {start_set: 0}
-    sets = [start_set]
-    trans_rows: list[list[int]] = []
-    calls: list[list[tuple[str, int]]] = []
-
-    def state_of(tgt: frozenset[int]) -> int:
-        j = index.get(tgt)
-        if j is None:
-            j = len(sets)
-            if j >= max_states:
-                raise LimitExceeded(f"DFA exceeds {max_states} states; raise max_states or simplify the constraint")
-            index[tgt] = j
-            sets.append(tgt)
-        return j
-
-    i = 0
-    while i < len(sets):
-        cur = sets[i]
-        i += 1
-        by_class: dict[int, set[int]] = {}
-        call_moves: dict[str, set[int]] = {}
-        for q in cur:
-            for c, r in moves(q):
-                t = by_class.get(c)
-                if t is None:
-                    by_class[c] = {r}
-                else:
-                    t.add(r)
-            for name, r in ncalls[q]:
-                call_moves.setdefault(name, set()).add(r)
-        row = [-1] * n_cls
-        for c, targets in by_class.items():
-            row[c] = state_of(closure(targets))
-        crow = [(name, state_of(closure(call_moves[name]))) for name in sorted(call_moves)]
-        trans_rows.append(row)
-        calls.append(crow)
-    trans = np.array(trans_rows, dtype=np.int32).reshape(len(sets), n_cls)
-    fin = np.array([final in s for s in sets], dtype=bool)
-    return DFA(len(sets), 0, trans, fin, calls, cls, ranges)
+    eps_dst = [r for es in nfa.eps for r in es]
+    eps_ptr = np.zeros(n + 1, dtype=np.int64)
+    eps_ptr[1:] = np.cumsum([len(es) for es in nfa.eps])
+    names = sorted({name for cs in nfa.calls for name, _ in cs})
+    col = {name: n_cls + i for i, name in enumerate(names)}
+    src: list[int] = []
+    sym: list[int] = []
+    dst: list[int] = []
+    cls_l = cls.tolist()
+    for q in range(n):
+        for lo, hi, r in nfa.edges[q]:
+            c0, c1 = cls_l[lo], cls_l[hi]
+            for c in range(c0, c1 + 1):
+                src.append(q)
+                sym.append(c)
+                dst.append(r)
+        for name, r in nfa.calls[q]:
+            src.append(q)
+            sym.append(col[name])
+            dst.append(r)
+    src_a = np.array(src, dtype=np.int64)
+    mv_ptr = np.zeros(n + 1, dtype=np.int64)
+    mv_ptr[1:] = np.cumsum(np.bincount(src_a, minlength=n))  # src is non-decreasing
+    important = np.zeros(n, dtype=np.bool_)
+    important[src_a] = True
+    important[final] = True
+    trans_full, fin, n_dfa = FK.subset_construction(
+        n, eps_ptr, np.array(eps_dst, dtype=np.int64), mv_ptr, np.array(sym, dtype=np.int64),
+        np.array(dst, dtype=np.int64), important, start, final, n_cls + len(names), max_states)
+    if n_dfa < 0:
+        raise LimitExceeded(f"DFA exceeds {max_states} states; raise max_states or simplify the constraint")
+    trans = np.ascontiguousarray(trans_full[:, :n_cls])
+    if names:
+        cpart = trans_full[:, n_cls:].tolist()
+        calls = [[(names[j], r) for j, r in enumerate(row) if r >= 0] for row in cpart]
+    else:
+        calls = [[] for _ in range(n_dfa)]
+    return DFA(n_dfa, 0, trans, fin, calls, cls, ranges)
 
 
 def minimize(d: DFA, productive: frozenset[str] | None = None) -> DFA:
-    """Trim states that cannot reach a final state, then merge equivalent states (Moore)."""
+    """Trim states that cannot reach a final state, then merge equivalent states (Hopcroft).
+
+    The result is canonical: states are numbered in BFS order from the start state (0)."""
+    from structgen.automata import fsm_kernels as FK
+
     n = d.n_states
     # call symbols as extra columns
     names = sorted({name for cs in d.calls for name, _ in cs if productive is None or name in productive})
     col = {name: i for i, name in enumerate(names)}
-    full = np.full((n, d.n_classes + len(names)), -1, dtype=np.int64)
-    full[:, : d.n_classes] = d.trans
-    for q, cs in enumerate(d.calls):
-        for name, r in cs:
-            if name in col:
-                full[q, d.n_classes + col[name]] = r
-    # live = can reach final
-    live = d.final.copy()
-    rev: list[list[int]] = [[] for _ in range(n)]
-    for q in range(n):
-        for r in full[q]:
-            if r >= 0:
-                rev[r].append(q)
-    stack = list(np.nonzero(live)[0])
-    while stack:
-        r = stack.pop()
-        for q in rev[r]:
-            if not live[q]:
-                live[q] = True
-                stack.append(q)
-    if not live[d.start]:
+    nc = d.n_classes
+    full = np.full((n, nc + len(names)), -1, dtype=np.int64)
+    full[:, :nc] = d.trans
+    if names:
+        for q, cs in enumerate(d.calls):
+            for name, r in cs:
+                j = col.get(name)
+                if j is not None:
+                    full[q, nc + j] = r
+    keep, start_live = FK.trim(full, np.ascontiguousarray(d.final, dtype=np.bool_), d.start)
+    if not start_live:
         # empty language: a single dead start state
-        return DFA(1, 0, np.full((1, d.n_classes), -1, np.int32), np.zeros(1, bool), [[]], d.byte_class, d.class_ranges)
-    # reachable & live
-    keep = np.zeros(n, dtype=bool)
-    stack = [d.start]
-    keep[d.start] = True
-    while stack:
-        q = stack.pop()
-        for r in full[q]:
-            if r >= 0 and live[r] and not keep[r]:
-                keep[r] = True
-                stack.append(r)
+        return DFA(1, 0, np.full((1, nc), -1, np.int32), np.zeros(1, bool), [[]], d.byte_class, d.class_ranges)
     old = np.nonzero(keep)[0]
     remap = np.full(n + 1, -1, dtype=np.int64)
     remap[old] = np.arange(len(old))
     sub = full[old]
-    sub = np.where(sub >= 0, remap[sub], -1)
-    fin = d.final[old]
-    # Moore refinement; -1 (dead) is its own block.
-    block = fin.astype(np.int64)
-    n_blocks = len(np.unique(block))
-    while True:
-        tgt_block = np.where(sub >= 0, block[np.maximum(sub, 0)], -1)
-        sig = np.ascontiguousarray(np.concatenate([block[:, None], tgt_block], axis=1))
-        rows = sig.view(np.dtype((np.void, sig.dtype.itemsize * sig.shape[1]))).reshape(-1)
-        _, new_block = np.unique(rows, return_inverse=True)
-        new_block = new_block.reshape(-1).astype(np.int64)
-        k = int(new_block.max()) + 1
-        if k == n_blocks:
-            block = new_block
-            break
-        block, n_blocks = new_block, k
-    m = n_blocks
+    sub = np.ascontiguousarray(np.where(sub >= 0, remap[sub], -1))
+    fin = np.ascontiguousarray(d.final[old], dtype=np.bool_)
+    block, m = FK.hopcroft(sub, fin)
     rep = np.zeros(m, dtype=np.int64)
     rep[block[::-1]] = np.arange(len(block))[::-1]
-    trans_full = np.where(sub[rep] >= 0, block[np.maximum(sub[rep], 0)], -1)
+    srep = sub[rep]
+    trans_full = np.ascontiguousarray(np.where(srep >= 0, block[np.maximum(srep, 0)], -1))
     start = int(block[remap[d.start]])
     # renumber so the start state is 0 and states appear in BFS order (stable, readable tables)
-    order = [start]
-    seen = {start}
-    i = 0
-    while i < len(order):
-        for r in trans_full[order[i]]:
-            if r >= 0 and r not in seen:
-                seen.add(int(r))
-                order.append(int(r))
-        i += 1
+    order = FK.bfs_order(trans_full, start)
     pos = np.full(m, -1, dtype=np.int64)
     pos[order] = np.arange(len(order))
     trans_full = trans_full[order]
@@ -341,9 +265,12 @@ def minimize(d: DFA, productive: frozenset[str] | None = None) -> DFA:
     fin_b = np.zeros(m, dtype=bool)
     fin_b[block] = fin
     fin_b = fin_b[order]
-    trans = trans_full[:, : d.n_classes].astype(np.int32)
-    calls = [[(names[j], int(trans_full[q, d.n_classes + j])) for j in range(len(names)) if trans_full[q, d.n_classes + j] >= 0]
-             for q in range(m)]
+    trans = trans_full[:, :nc].astype(np.int32)
+    if names:
+        cpart = trans_full[:, nc:].tolist()
+        calls = [[(names[j], r) for j, r in enumerate(row) if r >= 0] for row in cpart]
+    else:
+        calls = [[] for _ in range(m)]
     return DFA(m, 0, trans, fin_b, calls, d.byte_class, d.class_ranges)
 
 

@@ -283,7 +283,8 @@ def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_o
                     exit_nodes[n_exits] = child
                     n_exits += 1
                 else:
-                    flags_all |= FLAG_EXITS_FULL
+                    # too context-dependent to precompute: the caller walks with real stacks
+                    return n_exits, flags_all | FLAG_EXITS_FULL
             if o == -1:
                 continue
             if sets[o, 1] == 1:

@@ -1,0 +1,81 @@
+"""JSON Schema front end: schema -> grammar IR (`json_schema_to_grammar`) -> compiled grammar.
+
+The grammar accepts exactly the JSON texts that are valid under the schema, modulo the whitespace
+and escape policies below, or compilation fails with `UnsupportedSchema` naming the keyword and
+JSON pointer. With `lenient=True` such a keyword is ignored (an over-approximation) and listed in
+the returned warnings. "Valid" means valid for jsonschema (Draft 2020-12 / Draft 7, format checking
+on) AND under the RFCs the formats cite: where the two disagree we accept only what both accept.
+
+Pipeline: `_loader` (inputs, drafts, $id/$anchor index, $ref) -> `_compiler` normalizes each
+schema node to a union of single-typed records (`_model`; allOf = merge, anyOf = union, not/oneOf/
+if = record complements) -> emits one IR rule per distinct sub-schema, referenced with `Ref`
+(so recursion of any depth works). Leaves: `_numbers` (number texts), `_jsontext` (string
+escapes, whitespace), `_formats` (format languages), `_irmatch` (membership of known strings).
+
+Keyword coverage (E = exact, S = exact up to a documented restriction, U = UnsupportedSchema):
+  type (incl. lists), enum, const, boolean schemas ......................................... E
+  properties, required, additionalProperties (absent = true), patternProperties .............. E
+  propertyNames, minProperties/maxProperties, dependentRequired, dependentSchemas,
+  draft-07 dependencies ................................................................... E
+  prefixItems/items, draft-07 items arrays + additionalItems, minItems/maxItems ............... E
+  contains/minContains/maxContains (one per array; needs the complement of its schema) ....... E/U
+  uniqueItems: E when items have finitely many values (enum/const/boolean/null, <= 12), else . U
+  minLength/maxLength (code points), pattern (ECMA-262, search semantics), both together .... E
+  format: date, time, date-time, duration, email, idn-email, hostname, idn-hostname, ipv4, ipv6,
+  uri, uri-reference, iri, iri-reference, uuid, json-pointer, relative-json-pointer,
+  uri-template: a subset of RFC and of jsonschema's checker (e.g. no leap seconds, no IDN
+  A-labels, host names <= 253 chars as length tiers) ........................................ S
+  format "regex" .......................................................................... U
+  unknown formats: annotations (ignored, with a warning), as jsonschema does.
+  minimum/maximum/exclusive*: exact decimal ranges over every spelling of a number, except that
+  exponent notation must be normalized (d.ddde+X, what json.dumps writes) when bounded ....... S
+  multipleOf: integers; 2^a*5^b(*3) with any bounds, other factors when unbounded (or <= 200
+  multiples in range); non-integer factors .................................................. U
+  allOf (real intersection), anyOf, $ref (#, #/$defs, #/definitions, $anchor, $id-relative,
+  remote documents passed as `resources=`), recursion ........................................ E
+  oneOf: E when branches are provably disjoint or their complements are expressible, else .... U
+  not, if/then/else: E when the complement is expressible (type, enum/const of scalars, required,
+  bounds, lengths, pattern, items/contains, properties, additional/patternProperties, ...), else U
+  unevaluatedProperties/Items: only without in-place applicators, else ....................... U
+  $dynamicRef: as $ref when only one $dynamicAnchor of that name exists, else ................ U
+  annotations (title, description, default, examples, $comment, deprecated, readOnly, ...):
+  ignored; assertion keywords from other dialects (nullable, extends, ...): U.
+
+Policies (options of `json_schema_to_grammar`):
+  whitespace="flexible": JSON whitespace where JSON allows it, at most `max_whitespace` (16)
+  characters per gap -- enough for json.dumps(indent=2) seven levels deep, and never an
+  unbounded run; "compact": none; {"indent": n}: exactly json.dumps(indent=n) (nesting depth
+  limited to Limits.max_indent_depth).
+  property_order="schema": named keys in schema order (optional ones may be skipped), then other
+  keys; "any": any order, each key at most once, required ones present -- exact, via one rule per
+  reachable subset of seen keys, for at most 8 named properties per object.
+  string_escapes="canonical": the escapes json.dumps writes (ensure_ascii either way: \\uXXXX
+  for controls and non-ASCII, which may also be raw); "any": every RFC 8259 escape (\\u0041,
+  \\/ ...), about six times larger automata for ASCII-heavy languages.
+Known gaps, on purpose: JSON texts with duplicate member names (the grammar prevents duplicates
+among named properties, not among additional ones, so minProperties can be met by repeating an
+additional key); lone surrogate escapes ("\\ud800") are never produced.
+"""
+from __future__ import annotations
+
+from structgen.schema._compiler import Limits, json_schema_to_grammar
+
+__all__ = ["Limits", "compile_json_schema", "json_schema_to_grammar"]
+
+
+def compile_json_schema(schema, vocab, *, whitespace="flexible", max_whitespace=None, property_order="schema",
+                        lenient=False, draft=None, string_escapes="canonical", resources=None,
+                        limits: Limits | None = None, **compile_opts):
+    """`json_schema_to_grammar` then `structgen.automata.compile_grammar`; the result carries
+    `.warnings` (what lenient mode could not enforce). Extra keyword arguments go to
+    `compile_grammar`."""
+    grammar, warnings = json_schema_to_grammar(
+        schema, whitespace=whitespace, max_whitespace=max_whitespace, property_order=property_order,
+        lenient=lenient, draft=draft, string_escapes=string_escapes, resources=resources, limits=limits)
+    try:  # lazy: the automata layer is heavy
+        from structgen.automata import compile_grammar
+    except ImportError:
+        from structgen.automata.compiled import compile_grammar
+    compiled = compile_grammar(grammar, vocab, **compile_opts)
+    compiled.warnings = warnings
+    return compiled
