@@ -68,7 +68,7 @@ class CompiledGrammar:
         self._eos = vocab.eos_array
         self._root_children = _root_children(trie)
         self._scratch = threading.local()
-        self.walk_stats = np.zeros(4, dtype=np.int64)  # nodes visited, multi-config steps, memo hits
+        self.walk_stats = np.zeros(4, dtype=np.int64)  # multi-configuration steps, of which memoized
         self._slice = json_string_slice(vocab) if use_slices else None
 
     # ------------------------------------------------------------------ info

@@ -228,7 +228,6 @@ def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_o
             lvl[lv, 3] = t_end[child]
         if use_skip and skip_node[child] == 1:
             continue
-        stats[0] += 1
         c = byte_class[t_byte[child]]
         sid = lvl[lv, 0]
         out_single = False
@@ -254,7 +253,7 @@ def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_o
                     flags_all |= FLAG_FUEL
                     continue
         if not out_single:
-            stats[1] += 1
+            stats[0] += 1
             o = dtab[sid, c]
             if o == -2:
                 n_out, fl, arena_top = advance(trans, final, call_ptr, call_target, call_ret, start_ok, nullable_st,
@@ -276,7 +275,7 @@ def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_o
                 dtab[sid, c] = o
                 dflag[sid, c] = fl
             else:
-                stats[2] += 1
+                stats[1] += 1
             flags = dflag[sid, c]
             if (flags & FLAG_EXIT) and follow[c]:
                 if n_exits < exit_nodes.shape[0]:
