@@ -221,7 +221,9 @@ def render(own: list[dict], hf: list[dict], compile_s: dict[str, float], args, l
              f"`python benchmarks/bench_generation.py --rounds {args.rounds} --tokens {args.tokens}` on "
              f"{platform.machine()} with {os.cpu_count()} CPUs, torch {torch.__version__} "
              f"({torch.get_num_threads()} threads), transformers {transformers.__version__}; "
-             f"median of {args.rounds} interleaved rounds, greedy, fp32. Model load from cache: {load_s:.1f}s.", "",
+             f"median of {args.rounds} interleaved rounds, greedy, fp32. Model load from cache: {load_s:.1f}s. "
+             f"Load average at the end: {os.getloadavg()[0]:.1f} (other processes share the CPUs: compare "
+             "variants within one table, not across runs).", "",
              "Overhead = time per model step spent on the constraint and not hidden behind the model "
              "(mask fill not overlapped + mask apply + token accept), as a share of the unconstrained model "
              "step time measured in the same run; mask-fill µs is the worker thread's time, overlapped "

@@ -24,40 +24,127 @@ def utf8_byte_sequences(lo: int, hi: int) -> tuple[tuple[tuple[int, int], ...], 
 
 
 class NFA:
-    """Thompson NFA: epsilon edges, byte-range edges and call edges (rule name)."""
+    """Thompson NFA: epsilon edges, byte-range edges and call edges (rule name).
+
+    Edges live in flat lists plus numpy chunks (embedded sub-automata), so that copying a
+    cached sub-automaton costs a few array operations rather than a Python loop."""
 
     def __init__(self, max_states: int):
-        self.eps: list[list[int]] = []
-        self.edges: list[list[tuple[int, int, int]]] = []
-        self.calls: list[list[tuple[str, int]]] = []
+        self.n = 0
         self.max_states = max_states
+        self.eps_s: list[int] = []
+        self.eps_t: list[int] = []
+        self.e_s: list[int] = []
+        self.e_lo: list[int] = []
+        self.e_hi: list[int] = []
+        self.e_t: list[int] = []
+        self.c_s: list[int] = []
+        self.c_name: list[str] = []
+        self.c_t: list[int] = []
+        # chunks: (eps_src, eps_dst, edge_src, edge_lo, edge_hi, edge_dst) int64 arrays
+        self.chunks: list[tuple[np.ndarray, ...]] = []
+        self._info: dict[int, tuple[bool, int]] = {}
+
+    def _limit(self) -> None:
+        raise LimitExceeded(f"automaton exceeds {self.max_states} NFA states; raise max_states or simplify the constraint")
 
     def new(self) -> int:
-        if len(self.eps) >= self.max_states:
-            raise LimitExceeded(f"automaton exceeds {self.max_states} NFA states; raise max_states or simplify the constraint")
-        self.eps.append([])
-        self.edges.append([])
-        self.calls.append([])
-        return len(self.eps) - 1
+        if self.n >= self.max_states:
+            self._limit()
+        self.n += 1
+        return self.n - 1
 
-    def build(self, e: Expr, s: int, t: int) -> None:
-        """Add paths for e from state s to state t."""
+    def new_block(self, k: int) -> int:
+        if self.n + k > self.max_states:
+            self._limit()
+        base = self.n
+        self.n += k
+        return base
+
+    def _analyze(self, root: Expr) -> None:
+        """(has a Ref, IR size) for every node of root, memoized by identity."""
+        info = self._info
+        stack = [(root, False)]
+        while stack:
+            e, done = stack.pop()
+            k = id(e)
+            if k in info:
+                continue
+            kids = _children(e)
+            if not done:
+                stack.append((e, True))
+                stack.extend((x, False) for x in kids if id(x) not in info)
+                continue
+            has_ref = isinstance(e, Ref)
+            size = 1 + (len(e.value) if isinstance(e, Lit) else 0)
+            for x in kids:
+                hr, sz = info[id(x)]
+                has_ref = has_ref or hr
+                size += sz
+            info[k] = (has_ref, size)
+
+    def _regular(self, e: Expr) -> bool:
+        got = self._info.get(id(e))
+        if got is None:
+            self._analyze(e)
+            got = self._info[id(e)]
+        return not got[0]
+
+    def _size(self, e: Expr) -> int:
+        got = self._info.get(id(e))
+        if got is None:
+            self._analyze(e)
+            got = self._info[id(e)]
+        return got[1]
+
+    def embed_fragment(self, frag: "Fragment", s: int, t: int) -> None:
+        base = self.new_block(frag.k)
+        nf = len(frag.finals)
+        eps_src = np.empty(1 + nf, dtype=np.int64)
+        eps_dst = np.empty(1 + nf, dtype=np.int64)
+        eps_src[0] = s
+        eps_dst[0] = base + frag.start
+        eps_src[1:] = frag.finals + base
+        eps_dst[1:] = t
+        self.chunks.append((eps_src, eps_dst, frag.e_s + base, frag.e_lo, frag.e_hi, frag.e_t + base))
+
+    def build(self, e: Expr, s: int, t: int, *, root: bool = True) -> None:
+        """Add paths for e from state s to state t.
+
+        Call-free sub-expressions that are large, repeated or character classes are compiled
+        once to minimal DFAs (cached per process) and copied in: same language, far fewer
+        NFA states for the subset construction to look at."""
         stack = [(e, s, t)]
+        top = e if root else None
+        max_states = self.max_states
         while stack:
             e, s, t = stack.pop()
             if isinstance(e, Lit):
                 cur = s
                 for i, b in enumerate(e.value):
                     nxt = t if i == len(e.value) - 1 else self.new()
-                    self.edges[cur].append((b, b, nxt))
+                    self.e_s.append(cur)
+                    self.e_lo.append(b)
+                    self.e_hi.append(b)
+                    self.e_t.append(nxt)
                     cur = nxt
                 if not e.value:
-                    self.eps[s].append(t)
+                    self.eps_s.append(s)
+                    self.eps_t.append(t)
             elif isinstance(e, ByteRange):
                 for lo, hi in e.ranges:
-                    self.edges[s].append((lo, hi, t))
+                    self.e_s.append(s)
+                    self.e_lo.append(lo)
+                    self.e_hi.append(hi)
+                    self.e_t.append(t)
             elif isinstance(e, Chars):
-                self._chars(e, s, t)
+                if len(e.ranges) == 1 and e.ranges[0][0] == e.ranges[0][1] and not 0xD800 <= e.ranges[0][0] <= 0xDFFF:
+                    stack.append((Lit(chr(e.ranges[0][0]).encode("utf-8")), s, t))
+                else:
+                    self.embed_fragment(_chars_fragment(e), s, t)
+            elif e is not top and isinstance(e, (Seq, Alt, Repeat)) and self._size(e) >= _FRAGMENT_MIN_SIZE \
+                    and self._regular(e):
+                self.embed_fragment(regular_fragment(e, max_states), s, t)
             elif isinstance(e, Seq):
                 cur = s
                 for i, x in enumerate(e.items):
@@ -69,35 +156,52 @@ class NFA:
                     stack.append((x, s, t))
             elif isinstance(e, Repeat):
                 cur = s
+                item = e.item
+                frag = None
+                if (e.min > 1 or e.max is None or e.max > 1) and not isinstance(item, (Lit, ByteRange)) \
+                        and self._regular(item):
+                    frag = regular_fragment(item, max_states)
                 for _ in range(e.min):
                     nxt = self.new()
-                    stack.append((e.item, cur, nxt))
+                    if frag is not None:
+                        self.embed_fragment(frag, cur, nxt)
+                    else:
+                        stack.append((item, cur, nxt))
                     cur = nxt
                 if e.max is None:
                     loop = self.new()
-                    self.eps[cur].append(loop)
+                    self.eps_s.append(cur)
+                    self.eps_t.append(loop)
                     back = self.new()
-                    stack.append((e.item, loop, back))
-                    self.eps[back].append(loop)
-                    self.eps[loop].append(t)
+                    if frag is not None:
+                        self.embed_fragment(frag, loop, back)
+                    else:
+                        stack.append((item, loop, back))
+                    self.eps_s += (back, loop)
+                    self.eps_t += (loop, t)
                 else:
                     for _ in range(e.max - e.min):
                         nxt = self.new()
-                        self.eps[cur].append(t)
-                        stack.append((e.item, cur, nxt))
+                        self.eps_s.append(cur)
+                        self.eps_t.append(t)
+                        if frag is not None:
+                            self.embed_fragment(frag, cur, nxt)
+                        else:
+                            stack.append((item, cur, nxt))
                         cur = nxt
-                    self.eps[cur].append(t)
+                    self.eps_s.append(cur)
+                    self.eps_t.append(t)
             elif isinstance(e, Ref):
-                self.calls[s].append((e.name, t))
+                self.c_s.append(s)
+                self.c_name.append(e.name)
+                self.c_t.append(t)
             elif isinstance(e, (And, Not)):
-                self._embed(regular_dfa(e, self.max_states), s, t)
+                self.embed_fragment(regular_fragment(e, max_states), s, t)
             else:
                 raise GrammarError(f"unexpected IR node {type(e).__name__} (unresolved Regex?)")
 
-    def _chars(self, e: Chars, s: int, t: int) -> None:
-        if len(e.ranges) == 1 and e.ranges[0][0] == e.ranges[0][1] and not 0xD800 <= e.ranges[0][0] <= 0xDFFF:
-            self.build(Lit(chr(e.ranges[0][0]).encode("utf-8")), s, t)
-            return
+    def _chars_raw(self, e: Chars, s: int, t: int) -> None:
+        """Plain Thompson construction of a character class (used once per distinct class)."""
         # Share the trailing continuation-byte states between sequences of the same shape.
         tails: dict[tuple, int] = {}
         for lo, hi in e.ranges:
@@ -114,22 +218,74 @@ class NFA:
                         if fresh:
                             nxt = self.new()
                             tails[key] = nxt
-                    self.edges[cur].append((blo, bhi, nxt))
+                    self.e_s.append(cur)
+                    self.e_lo.append(blo)
+                    self.e_hi.append(bhi)
+                    self.e_t.append(nxt)
                     if rest and not fresh:
                         break
                     cur = nxt
 
-    def _embed(self, dfa: "DFA", s: int, t: int) -> None:
-        base = [self.new() for _ in range(dfa.n_states)]
-        self.eps[s].append(base[dfa.start])
-        for q in range(dfa.n_states):
-            if dfa.final[q]:
-                self.eps[base[q]].append(t)
-            for c in range(dfa.n_classes):
-                r = dfa.trans[q, c]
-                if r >= 0:
-                    for lo, hi in dfa.class_ranges[c]:
-                        self.edges[base[q]].append((lo, hi, base[r]))
+    def arrays(self):
+        """(eps_src, eps_dst, edge_src, edge_lo, edge_hi, edge_dst) as int64 arrays."""
+        parts = [(np.array(self.eps_s, dtype=np.int64), np.array(self.eps_t, dtype=np.int64),
+                  np.array(self.e_s, dtype=np.int64), np.array(self.e_lo, dtype=np.int64),
+                  np.array(self.e_hi, dtype=np.int64), np.array(self.e_t, dtype=np.int64))]
+        parts += self.chunks
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(6))
+
+
+_FRAGMENT_MIN_SIZE = 24
+
+
+def _children(e: Expr) -> tuple:
+    if isinstance(e, (Seq, Alt, And)):
+        return e.items
+    if isinstance(e, (Repeat, Not)):
+        return (e.item,)
+    return ()
+
+
+@dataclass
+class Fragment:
+    """A call-free minimal DFA laid out as NFA edges over local states 0..k-1."""
+
+    k: int
+    start: int
+    finals: np.ndarray   # int64 local states
+    e_s: np.ndarray
+    e_lo: np.ndarray
+    e_hi: np.ndarray
+    e_t: np.ndarray
+
+
+def dfa_fragment(d: "DFA") -> Fragment:
+    q, c = np.nonzero(d.trans >= 0)
+    r = d.trans[q, c].astype(np.int64)
+    cr = d.class_ranges
+    counts = np.array([len(x) for x in cr], dtype=np.int64)
+    flat_lo = np.array([lo for x in cr for lo, _ in x], dtype=np.int64)
+    flat_hi = np.array([hi for x in cr for _, hi in x], dtype=np.int64)
+    offs = np.zeros(len(cr) + 1, dtype=np.int64)
+    offs[1:] = np.cumsum(counts)
+    reps = counts[c]
+    idx = np.repeat(offs[c], reps) + (np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps))
+    return Fragment(d.n_states, d.start, np.nonzero(d.final)[0].astype(np.int64),
+                    np.repeat(q.astype(np.int64), reps), flat_lo[idx], flat_hi[idx], np.repeat(r, reps))
+
+
+@lru_cache(maxsize=4096)
+def _chars_fragment(e: Chars) -> Fragment:
+    nfa = NFA(1 << 20)
+    s, t = nfa.new(), nfa.new()
+    nfa._chars_raw(e, s, t)
+    return dfa_fragment(minimize(determinize(nfa, s, t, max_states=1 << 20)))
+
+
+@lru_cache(maxsize=4096)
+def regular_fragment(e: Expr, max_states: int) -> Fragment:
+    """Fragment of a call-free expression's minimal DFA (cached per process)."""
+    return dfa_fragment(regular_dfa(e, max_states))
 
 
 @dataclass
@@ -152,24 +308,27 @@ class DFA:
         return int(self.trans.shape[1])
 
 
-def byte_classes(nfa: NFA) -> tuple[np.ndarray, list[list[tuple[int, int]]]]:
-    """Coarsest partition of 0..255 that no edge splits."""
+def byte_classes_of(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, list[list[tuple[int, int]]]]:
+    """Coarsest partition of 0..255 that no edge [lo, hi] splits."""
     cuts = np.zeros(257, dtype=bool)
     cuts[0] = True
-    for es in nfa.edges:
-        for lo, hi, _ in es:
-            cuts[lo] = True
-            cuts[hi + 1] = True
+    cuts[lo] = True
+    cuts[hi + 1] = True
     # Bytes used by no edge at all form one class with the gaps; that's fine (all dead).
     cls = np.cumsum(cuts[:256]).astype(np.int32) - 1
     n = int(cls[-1]) + 1
     ranges: list[list[tuple[int, int]]] = [[] for _ in range(n)]
-    start = 0
-    for b in range(1, 257):
-        if b == 256 or cls[b] != cls[b - 1]:
-            ranges[cls[start]].append((start, b - 1))
-            start = b
+    bounds = np.nonzero(cuts[1:256])[0] + 1
+    starts = [0] + bounds.tolist()
+    ends = bounds.tolist() + [256]
+    for a, b in zip(starts, ends):
+        ranges[int(cls[a])].append((a, b - 1))
     return cls, ranges
+
+
+def byte_classes(nfa: NFA) -> tuple[np.ndarray, list[list[tuple[int, int]]]]:
+    a = nfa.arrays()
+    return byte_classes_of(a[3], a[4])
 
 
 def determinize(nfa: NFA, start: int, final: int, *, max_states: int) -> DFA:
@@ -178,38 +337,37 @@ def determinize(nfa: NFA, start: int, final: int, *, max_states: int) -> DFA:
     remembered. Call targets are extra alphabet symbols (sorted by rule name)."""
     from structgen.automata import fsm_kernels as FK
 
-    cls, ranges = byte_classes(nfa)
+    eps_s, eps_t, e_s, e_lo, e_hi, e_t = nfa.arrays()
+    cls, ranges = byte_classes_of(e_lo, e_hi)
     n_cls = len(ranges)
-    n = len(nfa.eps)
-    eps_dst = [r for es in nfa.eps for r in es]
+    n = nfa.n
+    order = np.argsort(eps_s, kind="stable")
+    eps_dst = eps_t[order]
     eps_ptr = np.zeros(n + 1, dtype=np.int64)
-    eps_ptr[1:] = np.cumsum([len(es) for es in nfa.eps])
-    names = sorted({name for cs in nfa.calls for name, _ in cs})
+    eps_ptr[1:] = np.cumsum(np.bincount(eps_s, minlength=n))
+    names = sorted(set(nfa.c_name))
     col = {name: n_cls + i for i, name in enumerate(names)}
-    src: list[int] = []
-    sym: list[int] = []
-    dst: list[int] = []
-    cls_l = cls.tolist()
-    for q in range(n):
-        for lo, hi, r in nfa.edges[q]:
-            c0, c1 = cls_l[lo], cls_l[hi]
-            for c in range(c0, c1 + 1):
-                src.append(q)
-                sym.append(c)
-                dst.append(r)
-        for name, r in nfa.calls[q]:
-            src.append(q)
-            sym.append(col[name])
-            dst.append(r)
-    src_a = np.array(src, dtype=np.int64)
+    # expand byte edges to one move per byte class
+    c0 = cls[e_lo].astype(np.int64)
+    reps = cls[e_hi].astype(np.int64) - c0 + 1
+    tot = int(reps.sum())
+    m_src = np.repeat(e_s, reps)
+    m_sym = np.repeat(c0, reps) + (np.arange(tot, dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps))
+    m_dst = np.repeat(e_t, reps)
+    if names:
+        m_src = np.concatenate([m_src, np.array(nfa.c_s, dtype=np.int64)])
+        m_sym = np.concatenate([m_sym, np.array([col[x] for x in nfa.c_name], dtype=np.int64)])
+        m_dst = np.concatenate([m_dst, np.array(nfa.c_t, dtype=np.int64)])
+    order = np.argsort(m_src, kind="stable")
+    m_src, m_sym, m_dst = m_src[order], m_sym[order], m_dst[order]
     mv_ptr = np.zeros(n + 1, dtype=np.int64)
-    mv_ptr[1:] = np.cumsum(np.bincount(src_a, minlength=n))  # src is non-decreasing
+    mv_ptr[1:] = np.cumsum(np.bincount(m_src, minlength=n))
     important = np.zeros(n, dtype=np.bool_)
-    important[src_a] = True
+    important[m_src] = True
     important[final] = True
     trans_full, fin, n_dfa = FK.subset_construction(
-        n, eps_ptr, np.array(eps_dst, dtype=np.int64), mv_ptr, np.array(sym, dtype=np.int64),
-        np.array(dst, dtype=np.int64), important, start, final, n_cls + len(names), max_states)
+        n, eps_ptr, np.ascontiguousarray(eps_dst), mv_ptr, np.ascontiguousarray(m_sym),
+        np.ascontiguousarray(m_dst), important, start, final, n_cls + len(names), max_states)
     if n_dfa < 0:
         raise LimitExceeded(f"DFA exceeds {max_states} states; raise max_states or simplify the constraint")
     trans = np.ascontiguousarray(trans_full[:, :n_cls])
