@@ -134,27 +134,30 @@ class Matcher:
 
     # ------------------------------------------------------------------ fast-forward
     def jump_forward_bytes(self, limit: int = 4096) -> bytes:
-        """Bytes the constraint forces next (empty if there is a choice or the text may end)."""
+        """Bytes the constraint forces next (empty if there is a choice or the text may end).
+
+        Works per byte class: a byte is forced when exactly one class can move and that class
+        holds a single byte.
+        """
         cg = self.compiled
+        if self._terminated:
+            return b""
+        reps, sizes = cg.class_representatives()
         configs = self._configs
         out = bytearray()
-        classes = cg.tables.byte_class
-        # bytes grouped by class; a forced byte needs its class to hold one byte only
-        while len(out) < limit and not self._terminated:
-            if cg.can_end(configs):
-                break
-            alive = []
-            for b in range(256):
-                nxt = cg.advance(configs, bytes([b]))
+        while len(out) < limit and not cg.can_end(configs):
+            alive = None
+            for rep, size in zip(reps, sizes):
+                nxt = cg.advance(configs, bytes((rep,)))
                 if nxt:
-                    alive.append((b, nxt))
-                    if len(alive) > 1:
+                    if alive is not None or size != 1:
+                        alive = None
                         break
-            if len(alive) != 1:
+                    alive = (rep, nxt)
+            if alive is None:
                 break
-            b, configs = alive[0]
-            out.append(b)
-        del classes
+            out.append(alive[0])
+            configs = alive[1]
         return bytes(out)
 
 

@@ -314,6 +314,16 @@ class CompiledGrammar:
             out.add((s, tuple(reversed(stack))))
         return tuple(sorted(out))
 
+    def class_representatives(self) -> tuple[list[int], list[int]]:
+        """One byte per byte class, and how many bytes each class holds."""
+        got = getattr(self, "_class_reps", None)
+        if got is None:
+            cls = self.tables.byte_class
+            counts = np.bincount(cls, minlength=self.tables.n_classes)
+            first = [int(np.flatnonzero(cls == c)[0]) for c in range(self.tables.n_classes)]
+            got = self._class_reps = (first, counts.tolist())
+        return got
+
     def initial_configs(self) -> tuple:
         return ((self.tables.start, ()),)
 
