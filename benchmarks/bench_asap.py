@@ -29,8 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from structgen.sampling import kl_divergence  # noqa: E402
-from structgen.sampling import toy  # noqa: E402
+from structgen.sampling import (
+    kl_divergence,
+    toy,
+)
 
 POLICIES = ("gcd", "asap", "cars")
 COLORS = {"gcd": "tab:red", "asap": "tab:blue", "cars": "tab:green"}

@@ -12,12 +12,33 @@ every accepted sample is exact. See shared/specs/asap.md.
     samples = s.sample(n=100)          # each with .token_ids, .text, .logp (LM), .logq (proposal)
     q = s.proposal_distribution()      # exact, for small languages
 """
-from structgen.sampling.models import FunctionLogitsModel, HFLogitsModel, LogitsModel, log_softmax64, warp_logits
-from structgen.sampling.sampler import POLICIES, Distribution, GrammarAlignedSampler, Sample, kl_divergence
+from structgen.sampling.models import (
+    FunctionLogitsModel,
+    HFLogitsModel,
+    LogitsModel,
+    log_softmax64,
+    warp_logits,
+)
+from structgen.sampling.sampler import (
+    POLICIES,
+    Distribution,
+    GrammarAlignedSampler,
+    Sample,
+    kl_divergence,
+)
 from structgen.sampling.trie import Node, PrefixTrie
 
 __all__ = [
-    "GrammarAlignedSampler", "Sample", "Distribution", "kl_divergence", "POLICIES",
-    "LogitsModel", "FunctionLogitsModel", "HFLogitsModel", "log_softmax64", "warp_logits",
-    "PrefixTrie", "Node",
+    "POLICIES",
+    "Distribution",
+    "FunctionLogitsModel",
+    "GrammarAlignedSampler",
+    "HFLogitsModel",
+    "LogitsModel",
+    "Node",
+    "PrefixTrie",
+    "Sample",
+    "kl_divergence",
+    "log_softmax64",
+    "warp_logits",
 ]

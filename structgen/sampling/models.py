@@ -1,7 +1,8 @@
 """The model side of the sampler: anything that gives next-token logits for a token-id prefix."""
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 

@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from structgen.sampling.models import FunctionLogitsModel, HFLogitsModel, log_softmax64, warp_logits
+from structgen.sampling.models import (
+    FunctionLogitsModel,
+    HFLogitsModel,
+    log_softmax64,
+    warp_logits,
+)
 from structgen.sampling.trie import PrefixTrie
 
 POLICIES = ("gcd", "asap", "cars")
@@ -73,7 +79,7 @@ def kl_divergence(p: dict, q: dict) -> float:
 
 
 class _PromptState:
-    __slots__ = ("prompt", "trie", "matcher", "lp_memo")
+    __slots__ = ("lp_memo", "matcher", "prompt", "trie")
 
     def __init__(self, prompt: tuple[int, ...], trie: PrefixTrie, matcher):
         self.prompt = prompt

@@ -6,8 +6,9 @@ constraint and the token cap (EOS counted) under which the spec's figures hold.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -26,10 +26,23 @@ _DRIFT = 1e-6
 
 
 class Node:
-    __slots__ = ("parent", "tok", "idx", "depth", "expanded", "ids", "logp", "p", "pn", "m",
-                 "child_efg", "kids", "efg")
+    __slots__ = (
+        "child_efg",
+        "depth",
+        "efg",
+        "expanded",
+        "ids",
+        "idx",
+        "kids",
+        "logp",
+        "m",
+        "p",
+        "parent",
+        "pn",
+        "tok",
+    )
 
-    def __init__(self, parent: "Node | None" = None, tok: int | None = None, idx: int = -1):
+    def __init__(self, parent: Node | None = None, tok: int | None = None, idx: int = -1):
         self.parent = parent
         self.tok = tok            # token that led here (None at the root)
         self.idx = idx            # position of `tok` in parent.ids
@@ -165,7 +178,7 @@ class PrefixTrie:
         return {"format": FORMAT, "version": VERSION, "meta": self.meta, "nodes": rows}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PrefixTrie":
+    def from_dict(cls, data: dict[str, Any]) -> PrefixTrie:
         if data.get("format") != FORMAT:
             raise ValueError("not a structgen ASAp trie")
         if data.get("version") != VERSION:
@@ -200,7 +213,7 @@ class PrefixTrie:
         return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
 
     @classmethod
-    def loads(cls, text: str) -> "PrefixTrie":
+    def loads(cls, text: str) -> PrefixTrie:
         return cls.from_dict(json.loads(text))
 
     def save(self, path) -> None:
@@ -208,6 +221,6 @@ class PrefixTrie:
             f.write(self.dumps())
 
     @classmethod
-    def load(cls, path) -> "PrefixTrie":
+    def load(cls, path) -> PrefixTrie:
         with open(path, encoding="utf-8") as f:
             return cls.loads(f.read())
