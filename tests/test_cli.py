@@ -154,3 +154,14 @@ def test_generate_truncated_and_regex_exit_codes(files):
     assert p.returncode == 0, p.stderr
     res = json.loads(p.stdout)
     assert res["status"] == "complete" and res["text"] in {"answer: yes", "answer: no"}
+
+
+def test_sample_help_and_bad_input():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "structgen", "sample", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--policy" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "structgen", "sample", "hi", "--grammar", "/nonexistent.lark"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1
