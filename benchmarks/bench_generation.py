@@ -11,7 +11,7 @@ Two parts, same prompts, greedy decoding:
    class: a minimal one over ``llguidance.torch`` is used). Each processor call is timed.
 
 Runs are interleaved round by round and medians reported, so load from other processes hits every
-variant alike. Writes a markdown section (default docs/benchmarks_generation.md).
+variant alike. Writes the "generation" section of docs/benchmarks.md.
 
     python benchmarks/bench_generation.py --rounds 3 --tokens 48
 """
@@ -258,7 +258,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--tokens", type=int, default=48)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "benchmarks_generation.md"))
+    ap.add_argument("--no-write", action="store_true", help="print only; do not update docs/benchmarks.md")
     ap.add_argument("--skip-hf", action="store_true", help="only structgen's own loop")
     args = ap.parse_args(argv)
     if args.threads:
@@ -270,9 +270,12 @@ def main(argv=None) -> int:
     hf, comp = ([], {}) if args.skip_hf else hf_processors(model, tok, args.rounds, args.tokens)
     md = render(own, hf, comp, args, load_s)
     print(md)
-    if args.out:
-        Path(args.out).write_text(md)
-        print(f"wrote {args.out}", file=sys.stderr)
+    if not args.no_write:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from benchmarks.docsection import update_section
+
+        update_section("generation", md)
+        print("updated the 'generation' section of docs/benchmarks.md", file=sys.stderr)
     return 0
 
 
