@@ -29,6 +29,7 @@ from collections.abc import Iterable
 
 from structgen.errors import LimitExceeded, RegexSyntaxError, UnsupportedRegex
 from structgen.grammar import ir
+from structgen.grammar.ir import intersect_ranges
 from structgen.grammar.ir import (
     EMPTY,
     MAX_CODEPOINT,
@@ -98,22 +99,10 @@ def _union(*sets: Ranges) -> Ranges:
     return _normalize(r for s in sets for r in s)
 
 
-def _intersect(a: Ranges, b: Ranges) -> Ranges:
-    out: list[tuple[int, int]] = []
-    i = j = 0
-    while i < len(a) and j < len(b):
-        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if lo <= hi:
-            out.append((lo, hi))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return tuple(out)
 
 
 def _subtract(a: Ranges, b: Ranges) -> Ranges:
-    return _intersect(a, _complement(b))
+    return intersect_ranges(a, _complement(b))
 
 
 def _points(points: Iterable[int]) -> Ranges:
@@ -154,7 +143,7 @@ def _py_casefold(s0: Ranges, src: str, flags: int) -> Ranges:
     the candidates need asking; `src` is `re` syntax for the item in isolation.
     """
     reflags = re.IGNORECASE | (re.ASCII if flags & F_A else 0)
-    return _union(_intersect(s0, _py_non_candidates()), _py_probe(src, reflags))
+    return _union(intersect_ranges(s0, _py_non_candidates()), _py_probe(src, reflags))
 
 
 @functools.lru_cache(maxsize=1)

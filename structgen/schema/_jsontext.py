@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from structgen.errors import UnsupportedSchema
+from structgen.grammar.ir import intersect_ranges
 from structgen.grammar.ir import (
     ANY_CHAR,
     EMPTY,
@@ -46,18 +47,6 @@ _RAW_OK: Ranges = ((0x20, 0x21), (0x23, 0x5B), (0x5D, 0xD7FF), (0xE000, 0x10FFFF
 _BMP: Ranges = ((0, 0xD7FF), (0xE000, 0xFFFF))
 
 
-def _intersect(a: Ranges, b: Ranges) -> Ranges:
-    out = []
-    i = j = 0
-    while i < len(a) and j < len(b):
-        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if lo <= hi:
-            out.append((lo, hi))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return tuple(out)
 
 
 def _hex_digit_class(values: list[int]) -> Expr:
@@ -88,7 +77,7 @@ def hex_digits(ranges: Ranges, n: int) -> Expr:
     step = 16 ** (n - 1)
     groups: dict[Ranges, list[int]] = {}
     for d in range(16):
-        sub = _intersect(ranges, ((d * step, d * step + step - 1),))
+        sub = intersect_ranges(ranges, ((d * step, d * step + step - 1),))
         if sub:
             groups.setdefault(tuple((lo - d * step, hi - d * step) for lo, hi in sub), []).append(d)
     return alt([seq(_hex_digit_class(ds), hex_digits(sub, n - 1)) for sub, ds in groups.items()])
@@ -110,21 +99,21 @@ def encode_chars(ranges: Ranges, escapes: str = "any") -> Expr:
     """
     parts: list[Expr] = []
     canonical = escapes == "canonical"
-    raw = _intersect(ranges, _RAW_OK)
+    raw = intersect_ranges(ranges, _RAW_OK)
     if raw:
         parts.append(Chars(raw))
     for cp, esc in _SHORT_ESCAPES.items():
         if canonical and cp == 0x2F:
             continue
-        if _intersect(ranges, ((cp, cp),)):
+        if intersect_ranges(ranges, ((cp, cp),)):
             parts.append(lit(esc))
-    bmp = _intersect(ranges, _BMP)
+    bmp = intersect_ranges(ranges, _BMP)
     if canonical:
         drop = _PRINTABLE_ASCII + tuple((c, c) for c in _SHORT_ESCAPES if c != 0x2F)
         bmp = _subtract(bmp, normalize_ranges(drop))
     if bmp:
         parts.append(seq(lit("\\u"), hex_digits(bmp, 4)))
-    astral = _intersect(ranges, ((0x10000, 0x10FFFF),))
+    astral = intersect_ranges(ranges, ((0x10000, 0x10FFFF),))
     if astral:
         # group the code points by high surrogate; equal low sets share one branch
         by_low: dict[Ranges, list[tuple[int, int]]] = {}
