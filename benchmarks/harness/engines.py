@@ -105,6 +105,8 @@ class EngineAdapter:
     """Base class: subclasses set `name`, `defaults`, `describe` and implement the operations."""
 
     name = "base"
+    #: the package the engine needs (checked by `available`)
+    module = ""
     defaults: dict[str, Any] = {}
     #: one line on the language this setting accepts (whitespace, key order, extra keys)
     describe = ""
@@ -118,6 +120,12 @@ class EngineAdapter:
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
+        if not cls.module:
+            return True, ""
+        try:
+            __import__(cls.module)
+        except Exception as e:
+            return False, f"{type(e).__name__}: {e}"
         return True, ""
 
     def version(self) -> str:
@@ -208,19 +216,12 @@ class StructgenEngine(EngineAdapter):
 
 class XGrammarEngine(EngineAdapter):
     name = "xgrammar"
+    module = "xgrammar"
     defaults = {"any_whitespace": True, "strict_mode": False, "any_order": False,
                 "max_whitespace_cnt": None, "max_threads": 1}
     describe = ("xgrammar: any_whitespace=True (unbounded JSON whitespace), strict_mode=False "
                 "(additionalProperties/unevaluated* default to true, as the spec says), keys in schema "
                 "order (any_order=False), single-threaded compile, grammar cache off")
-
-    @classmethod
-    def available(cls):
-        try:
-            import xgrammar  # noqa: F401
-        except Exception as e:
-            return False, f"{type(e).__name__}: {e}"
-        return True, ""
 
     def __init__(self, vocab, **options):
         super().__init__(vocab, **options)
@@ -258,18 +259,11 @@ class XGrammarEngine(EngineAdapter):
 
 class LLGuidanceEngine(EngineAdapter):
     name = "llguidance"
+    module = "llguidance"
     defaults = {"whitespace_flexible": True, "lenient": False, "coerce_one_of": False, "slices": "json"}
     describe = ("llguidance: whitespace_flexible=True (unbounded JSON whitespace), keys in schema order, "
                 "additionalProperties per the spec, lenient=False; compile = grammar build + LLMatcher "
                 "construction (its lexer is built lazily, so part of the work lands in the first mask)")
-
-    @classmethod
-    def available(cls):
-        try:
-            import llguidance  # noqa: F401
-        except Exception as e:
-            return False, f"{type(e).__name__}: {e}"
-        return True, ""
 
     def __init__(self, vocab, **options):
         super().__init__(vocab, **options)
@@ -325,19 +319,12 @@ class LLGuidanceEngine(EngineAdapter):
 
 class OutlinesEngine(EngineAdapter):
     name = "outlines"
+    module = "outlines_core"
     defaults = {"whitespace_pattern": r"[ \t\n\r]*"}
     describe = ("outlines-core: JSON schema -> regex with whitespace_pattern `[ \\t\\n\\r]*` (unbounded JSON "
                 "whitespace, as the others), keys in schema order; its regex translation has no "
                 "additionalProperties (extra keys are never allowed) and drops keywords it does not know; "
                 "EOS = <|eot_id|> only (outlines-core takes one EOS id)")
-
-    @classmethod
-    def available(cls):
-        try:
-            import outlines_core  # noqa: F401
-        except Exception as e:
-            return False, f"{type(e).__name__}: {e}"
-        return True, ""
 
     def __init__(self, vocab, **options):
         super().__init__(vocab, **options)
