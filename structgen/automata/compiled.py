@@ -143,20 +143,22 @@ class CompiledGrammar:
         if hit is not None:
             self._cfg_cache.move_to_end(configs)
             return hit
-        if len(configs) == 1:
-            s0, st0 = configs[0]
-            sm = self.state_mask(s0)
-            if sm.exits is not None and (not st0 or len(sm.exits) == 0):
-                mask = sm.accept.copy() if self._eos.size else sm.accept
-                if self._eos.size:
-                    self._set_eos(mask, configs)
-                return self._remember(configs, mask)
+        mask = self._tokens_mask(configs)
+        if self._eos.size:
+            self._set_eos(mask, configs)
+        with self._lock:
+            self._cfg_cache[configs] = mask
+            if len(self._cfg_cache) > 4096:
+                self._cfg_cache.popitem(last=False)
+        return mask
+
+    def _tokens_mask(self, configs: tuple) -> np.ndarray:
+        """Allowed text tokens (a fresh array unless it is a cached row and no EOS will be set)."""
         sms = [self.state_mask(s) for s, _ in configs]
+        if len(configs) == 1 and sms[0].exits is not None and (not configs[0][1] or len(sms[0].exits) == 0):
+            return sms[0].accept.copy() if self._eos.size else sms[0].accept
         if any(sm.exits is None for sm in sms):
-            mask = self._full_walk(configs, sms)
-            if self._eos.size:
-                self._set_eos(mask, configs)
-            return self._remember(configs, mask)
+            return self._full_walk(configs, sms)
         mask = np.zeros(self._W, dtype=np.uint32)
         parents: set[tuple] = set()
         for sm, (s, stack) in zip(sms, configs):
@@ -166,15 +168,6 @@ class CompiledGrammar:
                 if key not in parents:
                     parents.add(key)
                     self._walk_exits(mask, sm.exits, stack)
-        if self._eos.size:
-            self._set_eos(mask, configs)
-        return self._remember(configs, mask)
-
-    def _remember(self, configs, mask):
-        with self._lock:
-            self._cfg_cache[configs] = mask
-            if len(self._cfg_cache) > 4096:
-                self._cfg_cache.popitem(last=False)
         return mask
 
     def _set_eos(self, mask: np.ndarray, configs) -> None:
