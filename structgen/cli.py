@@ -350,6 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--raw", action="store_true", help="use the prompt as raw text, no chat template")
     sm.add_argument("-q", "--quiet", action="store_true")
     sm.set_defaults(func=cmd_sample)
+
+    sub.add_parser("complete", add_help=False,
+                   help="monitor-guided code completion at FILE --line L --col C (see `structgen complete --help`)")
+    sub.add_parser("lsp", add_help=False,
+                   help="language server over stdio: inline completion guided by the monitors")
     return p
 
 
@@ -367,7 +372,20 @@ def _one_line(e: BaseException) -> str:
     return msg[0] if msg else type(e).__name__
 
 
+def _delegate(module: str, argv: Sequence[str]) -> int:
+    """`structgen complete` / `structgen lsp` live with the monitors; they parse their own options."""
+    import importlib
+
+    return int(importlib.import_module(module).main(list(argv)))
+
+
+_DELEGATED = {"complete": "structgen.monitors.complete", "lsp": "structgen.monitors.lsp"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _DELEGATED:
+        return _delegate(_DELEGATED[argv[0]], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):

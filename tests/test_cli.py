@@ -165,3 +165,12 @@ def test_sample_help_and_bad_input():
     bad = subprocess.run([sys.executable, "-m", "structgen", "sample", "hi", "--grammar", "/nonexistent.lark"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_complete_and_lsp_are_subcommands():
+    import subprocess
+    import sys
+
+    for cmd in ("complete", "lsp"):
+        out = subprocess.run([sys.executable, "-m", "structgen", cmd, "--help"], capture_output=True, text=True)
+        assert out.returncode == 0 and f"structgen {cmd}" in out.stdout
