@@ -44,7 +44,7 @@ def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     if not xs:
         return float("nan")
-    k = min(len(xs) - 1, max(0, int(round(p / 100 * (len(xs) - 1)))))
+    k = min(len(xs) - 1, max(0, round(p / 100 * (len(xs) - 1))))
     return xs[k]
 
 
@@ -131,8 +131,9 @@ def main(argv=None) -> int:
         if a.verbose:
             print(f"{dt * 1e3:10.1f} ms  {status:11s} {name}{extra}", flush=True)
     print(f"files={len(files)} " + " ".join(f"{k}={v}" for k, v in counts.items()))
-    print("compile ms: p50={:.1f} p90={:.1f} p99={:.1f} max={:.1f} total={:.1f}s".format(
-        pct(times, 50) * 1e3, pct(times, 90) * 1e3, pct(times, 99) * 1e3, max(times, default=0) * 1e3, sum(times)))
+    p50, p90, p99 = (pct(times, q) * 1e3 for q in (50, 90, 99))
+    print(f"compile ms: p50={p50:.1f} p90={p90:.1f} p99={p99:.1f} max={max(times, default=0) * 1e3:.1f} "
+          f"total={sum(times):.1f}s")
     if enc is not None:
         print(f"instance mismatches: {mismatches}")
     if prof:

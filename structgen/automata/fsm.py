@@ -7,6 +7,8 @@ symbol, so every rule ends up a deterministic automaton over (byte classes + cal
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -29,9 +31,11 @@ class NFA:
     Edges live in flat lists plus numpy chunks (embedded sub-automata), so that copying a
     cached sub-automaton costs a few array operations rather than a Python loop."""
 
-    def __init__(self, max_states: int):
+    def __init__(self, max_states: int, dfa_max_states: int | None = None):
         self.n = 0
         self.max_states = max_states
+        # state budget of the DFAs built for embedded sub-expressions
+        self.dfa_max_states = dfa_max_states if dfa_max_states is not None else max(1, max_states // 8)
         self.eps_s: list[int] = []
         self.eps_t: list[int] = []
         self.e_s: list[int] = []
@@ -43,7 +47,12 @@ class NFA:
         self.c_t: list[int] = []
         # chunks: (eps_src, eps_dst, edge_src, edge_lo, edge_hi, edge_dst) int64 arrays
         self.chunks: list[tuple[np.ndarray, ...]] = []
-        self._info: dict[int, tuple[bool, int]] = {}
+        self._n_embeds = 0
+        # (has Ref, size) per node id; shared with the NFAs of nested sub-expressions built
+        # while this one is being built (the nodes stay alive meanwhile, so ids are stable)
+        self._info: dict[int, tuple[bool, int]] = _ctx().info[-1][0] if _ctx().info else {}
+        self._frag_memo: dict[int, Fragment] = _ctx().info[-1][1] if _ctx().info else {}
+        self.pending: dict[int, tuple] = {}
 
     def _limit(self) -> None:
         raise LimitExceeded(f"automaton exceeds {self.max_states} NFA states; raise max_states or simplify the constraint")
@@ -62,7 +71,9 @@ class NFA:
         return base
 
     def _analyze(self, root: Expr) -> None:
-        """(has a Ref, IR size) for every node of root, memoized by identity."""
+        """(has a Ref, IR size, structural hash) for every node of root, memoized by identity
+        (IR hashes are not cached by the dataclasses: hashing big sub-trees repeatedly was a
+        large share of compile time)."""
         info = self._info
         stack = [(root, False)]
         while stack:
@@ -71,17 +82,30 @@ class NFA:
             if k in info:
                 continue
             kids = _children(e)
-            if not done:
+            if not done and kids:
                 stack.append((e, True))
                 stack.extend((x, False) for x in kids if id(x) not in info)
                 continue
-            has_ref = isinstance(e, Ref)
-            size = 1 + (len(e.value) if isinstance(e, Lit) else 0)
+            if not kids:
+                info[k] = (isinstance(e, Ref), 1 + (len(e.value) if isinstance(e, Lit) else 0), hash(e))
+                continue
+            has_ref = False
+            size = 1
+            hs = []
             for x in kids:
-                hr, sz = info[id(x)]
+                hr, sz, h = info[id(x)]
                 has_ref = has_ref or hr
                 size += sz
-            info[k] = (has_ref, size)
+                hs.append(h)
+            extra = (e.min, e.max) if isinstance(e, Repeat) else None
+            info[k] = (has_ref, size, hash((type(e).__name__, extra, tuple(hs))))
+
+    def _hash(self, e: Expr) -> int:
+        got = self._info.get(id(e))
+        if got is None:
+            self._analyze(e)
+            got = self._info[id(e)]
+        return got[2]
 
     def _regular(self, e: Expr) -> bool:
         got = self._info.get(id(e))
@@ -98,15 +122,54 @@ class NFA:
         return got[1]
 
     def embed_fragment(self, frag: "Fragment", s: int, t: int) -> None:
+        """Copy a fragment between s and t (materialized in bulk by `arrays`)."""
         base = self.new_block(frag.k)
-        nf = len(frag.finals)
-        eps_src = np.empty(1 + nf, dtype=np.int64)
-        eps_dst = np.empty(1 + nf, dtype=np.int64)
-        eps_src[0] = s
-        eps_dst[0] = base + frag.start
-        eps_src[1:] = frag.finals + base
-        eps_dst[1:] = t
-        self.chunks.append((eps_src, eps_dst, frag.e_s + base, frag.e_lo, frag.e_hi, frag.e_t + base))
+        self._n_embeds += 1
+        if not self._n_embeds & 1023:
+            check_deadline()
+        for q, name, r in frag.calls:
+            self.c_s.append(base + q)
+            self.c_name.append(name)
+            self.c_t.append(base + r)
+        got = self.pending.get(id(frag))
+        if got is None:
+            self.pending[id(frag)] = (frag, [base], [s], [t])
+        else:
+            got[1].append(base)
+            got[2].append(s)
+            got[3].append(t)
+
+    def fragment_of(self, e: Expr) -> "Fragment":
+        """Cached fragment of a call-free sub-expression (memoized by identity per compile, then
+        by value across compiles)."""
+        memo = self._frag_memo
+        got = memo.get(id(e))
+        if got is None:
+            if isinstance(e, Chars):
+                got = _chars_fragment(e)
+            elif isinstance(e, (And, Not)):
+                got = regular_fragment(e, self.dfa_max_states)
+            else:
+                key = (self._hash(e), self.dfa_max_states)
+                with _FRAG_LOCK:
+                    bucket = _FRAG_CACHE.get(key)
+                    if bucket is not None:
+                        _FRAG_CACHE.move_to_end(key)
+                        bucket = list(bucket)
+                if bucket is not None:
+                    for e2, f2 in bucket:
+                        if e2 is e or e2 == e:
+                            got = f2
+                            break
+                if got is None:
+                    got = dfa_fragment(expr_to_dfa(e, max_states=self.dfa_max_states))
+                    with _FRAG_LOCK:
+                        _FRAG_CACHE.setdefault(key, []).append((e, got))
+                        _FRAG_CACHE.move_to_end(key)
+                        while len(_FRAG_CACHE) > _FRAG_CACHE_SIZE:
+                            _FRAG_CACHE.popitem(last=False)
+            memo[id(e)] = got
+        return got
 
     def build(self, e: Expr, s: int, t: int, *, root: bool = True) -> None:
         """Add paths for e from state s to state t.
@@ -116,7 +179,6 @@ class NFA:
         NFA states for the subset construction to look at."""
         stack = [(e, s, t)]
         top = e if root else None
-        max_states = self.max_states
         while stack:
             e, s, t = stack.pop()
             if isinstance(e, Lit):
@@ -141,10 +203,9 @@ class NFA:
                 if len(e.ranges) == 1 and e.ranges[0][0] == e.ranges[0][1] and not 0xD800 <= e.ranges[0][0] <= 0xDFFF:
                     stack.append((Lit(chr(e.ranges[0][0]).encode("utf-8")), s, t))
                 else:
-                    self.embed_fragment(_chars_fragment(e), s, t)
-            elif e is not top and isinstance(e, (Seq, Alt, Repeat)) and self._size(e) >= _FRAGMENT_MIN_SIZE \
-                    and self._regular(e):
-                self.embed_fragment(regular_fragment(e, max_states), s, t)
+                    self.embed_fragment(self.fragment_of(e), s, t)
+            elif e is not top and isinstance(e, (Seq, Alt, Repeat)) and self._size(e) >= _FRAGMENT_MIN_SIZE:
+                self.embed_fragment(self.fragment_of(e), s, t)
             elif isinstance(e, Seq):
                 cur = s
                 for i, x in enumerate(e.items):
@@ -158,9 +219,8 @@ class NFA:
                 cur = s
                 item = e.item
                 frag = None
-                if (e.min > 1 or e.max is None or e.max > 1) and not isinstance(item, (Lit, ByteRange)) \
-                        and self._regular(item):
-                    frag = regular_fragment(item, max_states)
+                if (e.min > 1 or e.max is None or e.max > 1) and not isinstance(item, (Lit, ByteRange, Ref)):
+                    frag = self.fragment_of(item)
                 for _ in range(e.min):
                     nxt = self.new()
                     if frag is not None:
@@ -196,7 +256,7 @@ class NFA:
                 self.c_name.append(e.name)
                 self.c_t.append(t)
             elif isinstance(e, (And, Not)):
-                self.embed_fragment(regular_fragment(e, max_states), s, t)
+                self.embed_fragment(self.fragment_of(e), s, t)
             else:
                 raise GrammarError(f"unexpected IR node {type(e).__name__} (unresolved Regex?)")
 
@@ -232,10 +292,33 @@ class NFA:
                   np.array(self.e_s, dtype=np.int64), np.array(self.e_lo, dtype=np.int64),
                   np.array(self.e_hi, dtype=np.int64), np.array(self.e_t, dtype=np.int64))]
         parts += self.chunks
+        for frag, bases, ss, ts in self.pending.values():
+            b = np.array(bases, dtype=np.int64)[:, None]
+            m = len(bases)
+            nf = len(frag.finals)
+            parts.append((np.concatenate([np.array(ss, dtype=np.int64), (frag.finals[None, :] + b).ravel()]),
+                           np.concatenate([b[:, 0] + frag.start, np.repeat(np.array(ts, dtype=np.int64), nf)]),
+                           (frag.e_s[None, :] + b).ravel(), np.tile(frag.e_lo, m), np.tile(frag.e_hi, m),
+                           (frag.e_t[None, :] + b).ravel()))
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(6))
 
 
 _FRAGMENT_MIN_SIZE = 24
+# Process-wide cache of sub-expression fragments: (structural hash, DFA budget) -> [(expr, fragment)]
+_FRAG_CACHE: "OrderedDict[tuple, list]" = OrderedDict()
+_FRAG_CACHE_SIZE = 4096
+_FRAG_LOCK = threading.Lock()
+_TLS = threading.local()
+
+
+def _ctx():
+    """Per-thread construction context: `info` (stack of (node info, fragment memo) shared by the
+    nested builds of one top-level expr_to_dfa) and `deadline` (stack of time limits)."""
+    c = _TLS
+    if not hasattr(c, "info"):
+        c.info = []
+        c.deadline = []
+    return c
 
 
 def _children(e: Expr) -> tuple:
@@ -257,6 +340,7 @@ class Fragment:
     e_lo: np.ndarray
     e_hi: np.ndarray
     e_t: np.ndarray
+    calls: tuple = ()    # (local state, rule name, local target)
 
 
 def dfa_fragment(d: "DFA") -> Fragment:
@@ -270,8 +354,9 @@ def dfa_fragment(d: "DFA") -> Fragment:
     offs[1:] = np.cumsum(counts)
     reps = counts[c]
     idx = np.repeat(offs[c], reps) + (np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps))
+    calls = tuple((qq, name, rr) for qq, cs in enumerate(d.calls) for name, rr in cs)
     return Fragment(d.n_states, d.start, np.nonzero(d.final)[0].astype(np.int64),
-                    np.repeat(q.astype(np.int64), reps), flat_lo[idx], flat_hi[idx], np.repeat(r, reps))
+                    np.repeat(q.astype(np.int64), reps), flat_lo[idx], flat_hi[idx], np.repeat(r, reps), calls)
 
 
 @lru_cache(maxsize=4096)
@@ -370,6 +455,7 @@ def determinize(nfa: NFA, start: int, final: int, *, max_states: int) -> DFA:
         np.ascontiguousarray(m_dst), important, start, final, n_cls + len(names), max_states)
     if n_dfa < 0:
         raise LimitExceeded(f"DFA exceeds {max_states} states; raise max_states or simplify the constraint")
+    check_deadline()
     trans = np.ascontiguousarray(trans_full[:, :n_cls])
     if names:
         cpart = trans_full[:, n_cls:].tolist()
@@ -429,13 +515,99 @@ def minimize(d: DFA, productive: frozenset[str] | None = None) -> DFA:
         calls = [[(names[j], r) for j, r in enumerate(row) if r >= 0] for row in cpart]
     else:
         calls = [[] for _ in range(m)]
-    return DFA(m, 0, trans, fin_b, calls, d.byte_class, d.class_ranges)
+    # coarsest byte classes for the minimal automaton: merge classes with identical columns
+    # (the partition then depends only on the language, not on how the NFA was assembled)
+    byte_class, class_ranges = d.byte_class, d.class_ranges
+    if nc > 1:
+        cols = np.ascontiguousarray(trans.T)
+        seen_cols: dict[bytes, int] = {}
+        cmap_l = [seen_cols.setdefault(cols[c].tobytes(), len(seen_cols)) for c in range(nc)]
+        if len(seen_cols) < nc:
+            # merged classes are numbered by first appearance, so byte order is kept
+            cmap = np.array(cmap_l, dtype=np.int64)
+            k = len(seen_cols)
+            new_trans = np.empty((m, k), dtype=np.int32)
+            new_trans[:, cmap] = trans
+            byte_class = cmap[d.byte_class].astype(np.int32)
+            class_ranges = [[] for _ in range(k)]
+            for c_old, rs in enumerate(d.class_ranges):
+                class_ranges[int(cmap[c_old])].extend(rs)
+            class_ranges = [_merge_ranges(rs) for rs in class_ranges]
+            trans = new_trans
+    return DFA(m, 0, trans, fin_b, calls, byte_class, class_ranges)
+
+
+def _merge_ranges(rs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[list[int]] = []
+    for lo, hi in sorted(rs):
+        if out and lo <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return [(a, b) for a, b in out]
+
+
+# Wall-clock deadline (time.perf_counter() value) for the automata work of the current compile;
+# set by `compile_deadline`, checked between construction steps (each step is bounded by the
+# state budgets), so an oversized grammar fails with LimitExceeded in bounded time.
+
+
+class compile_deadline:
+    """Context manager: automata construction inside raises LimitExceeded after `seconds`."""
+
+    def __init__(self, seconds: float | None):
+        self.seconds = seconds
+
+    def __enter__(self):
+        import time
+
+        warm_kernels()  # JIT compilation / cache loading must not count against the limit
+        d = float("inf") if self.seconds is None else time.perf_counter() + self.seconds
+        stack = _ctx().deadline
+        if stack:
+            d = min(d, stack[-1])
+        stack.append(d)
+        return self
+
+    def __exit__(self, *exc):
+        _ctx().deadline.pop()
+        return False
+
+
+_WARM: list[bool] = []
+
+
+def warm_kernels() -> None:
+    """Compile (or load from numba's cache) the construction kernels once per process."""
+    if _WARM:
+        return
+    from structgen.grammar.ir import Lit as _Lit
+
+    d = expr_to_dfa(Alt((_Lit(b"ab"), Repeat(Chars(((0x61, 0x62), (0x100, 0x200))), 0, None), Ref("x"))), max_states=64)
+    product(d, d, 64, lambda a, b: a and not b)
+    _WARM.append(True)
+
+
+def check_deadline() -> None:
+    stack = _ctx().deadline
+    if stack:
+        import time
+
+        if time.perf_counter() > stack[-1]:
+            raise LimitExceeded("grammar compilation exceeded its time limit; simplify the constraint "
+                                "or raise structgen.automata.tables.DEFAULT_MAX_COMPILE_S")
 
 
 def expr_to_dfa(e: Expr, *, max_states: int, productive: frozenset[str] | None = None) -> DFA:
-    nfa = NFA(max_states * 8)
+    check_deadline()
+    nfa = NFA(max_states * 8, max_states)
     s, t = nfa.new(), nfa.new()
-    nfa.build(e, s, t)
+    info_stack = _ctx().info
+    info_stack.append((nfa._info, nfa._frag_memo))
+    try:
+        nfa.build(e, s, t)
+    finally:
+        info_stack.pop()
     return minimize(determinize(nfa, s, t, max_states=max_states), productive)
 
 
@@ -484,6 +656,18 @@ def product(a: DFA, b: DFA, max_states: int, combine) -> DFA:
             start_b = x
     ac = [a.byte_class[r[0][0]] for r in ranges]
     bc = [b.byte_class[r[0][0]] for r in ranges]
+    table = tuple(bool(combine(x, y)) for x in (False, True) for y in (False, True))
+    mode = {(False, False, False, True): 0, (False, False, True, False): 1}.get(table)
+    if mode is not None:
+        from structgen.automata import fsm_kernels as FK
+
+        trans, fin_a, n_p = FK.product_kernel(
+            np.ascontiguousarray(a.trans), np.ascontiguousarray(a.final, dtype=np.bool_), a.start,
+            np.ascontiguousarray(b.trans), np.ascontiguousarray(b.final, dtype=np.bool_), b.start,
+            np.array(ac, dtype=np.int64), np.array(bc, dtype=np.int64), mode, max_states)
+        if n_p < 0:
+            raise LimitExceeded(f"intersection/complement automaton exceeds {max_states} states")
+        return minimize(DFA(n_p, 0, trans, fin_a, [[] for _ in range(n_p)], cls, ranges))
     index = {(a.start, b.start): 0}
     todo = [(a.start, b.start)]
     rows = []

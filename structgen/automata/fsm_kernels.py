@@ -128,9 +128,11 @@ def hopcroft(sub, fin):
     for b in range(nb):
         for i in range(first[b], end[b]):
             blk[elems[i]] = b
-        work[wp] = b
-        wp += 1
-        in_w[b] = True
+    # Hopcroft: one of the two initial blocks suffices as splitter; use the finals (never the
+    # block holding the sink, whose in-degree is every missing transition)
+    work[wp] = 0
+    wp += 1
+    in_w[0] = True
     snap = np.empty(n, np.int64)
     touched = np.empty(n, np.int64)
     while wp > 0:
@@ -297,7 +299,6 @@ def subset_construction(n, eps_ptr, eps_dst, mv_ptr, mv_sym, mv_dst, important, 
     while True:
         if todo_first:
             # build the start set as a pseudo-group containing only `start`
-            ngroup_targets = 1
             pair_key = _grow(pair_key, 1)
             pair_key[0] = start
         if not todo_first:
@@ -428,3 +429,84 @@ def subset_construction(n, eps_ptr, eps_dst, mv_ptr, mv_sym, mv_dst, important, 
         else:
             i += 1
     return trans[:n_dfa].copy(), fin[:n_dfa].copy(), n_dfa
+
+
+@njit(cache=True, nogil=True)
+def product_kernel(a_trans, a_final, a_start, b_trans, b_final, b_start, ac, bc, mode, max_states):
+    """Reachable product of two partial DFAs over common classes (ac[c], bc[c] = the classes of
+    each side); a missing transition is an implicit sink (-1). mode 0: a and b; 1: a and not b.
+    Returns (trans int32[n, n_cls], fin bool[n], n); n = -1 past max_states."""
+    n_cls = ac.shape[0]
+    nb1 = np.int64(b_trans.shape[0] + 1)
+    tbits = 10
+    tkeys = np.full(1 << tbits, -1, np.int64)
+    tvals = np.empty(1 << tbits, np.int64)
+    qa_l = np.empty(256, np.int64)
+    qb_l = np.empty(256, np.int64)
+    trans = np.full((256, n_cls), -1, np.int32)
+    fin = np.zeros(256, np.bool_)
+    n = 0
+    # insert start
+    key0 = (a_start + 1) * nb1 + (b_start + 1)
+    mask = (1 << tbits) - 1
+    slot = (key0 * 0x9E3779B1) & mask
+    tkeys[slot] = key0
+    tvals[slot] = 0
+    qa_l[0] = a_start
+    qb_l[0] = b_start
+    n = 1
+    i = 0
+    while i < n:
+        qa = qa_l[i]
+        qb = qb_l[i]
+        fa = a_final[qa] if qa >= 0 else False
+        fb = b_final[qb] if qb >= 0 else False
+        if mode == 0:
+            fin[i] = fa and fb
+        else:
+            fin[i] = fa and not fb
+        for c in range(n_cls):
+            ra = a_trans[qa, ac[c]] if qa >= 0 else -1
+            rb = b_trans[qb, bc[c]] if qb >= 0 else -1
+            if ra < 0 and rb < 0:
+                continue
+            key = (np.int64(ra) + 1) * nb1 + (np.int64(rb) + 1)
+            mask = (1 << tbits) - 1
+            slot = (key * 0x9E3779B1) & mask
+            j = -1
+            while tkeys[slot] >= 0:
+                if tkeys[slot] == key:
+                    j = tvals[slot]
+                    break
+                slot = (slot + 1) & mask
+            if j < 0:
+                if n >= max_states:
+                    return trans[:0], fin[:0], -1
+                j = n
+                n += 1
+                tkeys[slot] = key
+                tvals[slot] = j
+                qa_l = _grow(qa_l, n)
+                qb_l = _grow(qb_l, n)
+                fin = _grow(fin, n)
+                trans = _grow2(trans, n)
+                trans[j, :] = -1
+                qa_l[j] = ra
+                qb_l[j] = rb
+                if 2 * n > (1 << tbits):
+                    tbits += 1
+                    ok = tkeys
+                    ov = tvals
+                    tkeys = np.full(1 << tbits, -1, np.int64)
+                    tvals = np.empty(1 << tbits, np.int64)
+                    m2 = (1 << tbits) - 1
+                    for u in range(ok.shape[0]):
+                        if ok[u] >= 0:
+                            s2 = (ok[u] * 0x9E3779B1) & m2
+                            while tkeys[s2] >= 0:
+                                s2 = (s2 + 1) & m2
+                            tkeys[s2] = ok[u]
+                            tvals[s2] = ov[u]
+            trans[i, c] = j
+        i += 1
+    return trans[:n].copy(), fin[:n].copy(), n

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from structgen.automata.fsm import DFA, expr_to_dfa
+from structgen.automata.fsm import DFA, compile_deadline, expr_to_dfa
 from structgen.errors import GrammarError, LimitExceeded
 from structgen.grammar.ir import Expr
 
@@ -74,7 +74,20 @@ def _productive_rules(dfas: dict[str, DFA]) -> frozenset[str]:
     return frozenset(productive)
 
 
-def build_tables(rules: dict[str, Expr], start: str, *, max_states: int) -> PDATables:
+DEFAULT_MAX_COMPILE_S = 30.0  # wall-clock limit on automata construction (None: unlimited)
+
+
+def build_tables(rules: dict[str, Expr], start: str, *, max_states: int,
+                 max_time_s: float | None = -1.0) -> PDATables:
+    """Per-rule minimal DFAs flattened into one table set. Raises LimitExceeded past `max_states`
+    states or after `max_time_s` seconds (-1: DEFAULT_MAX_COMPILE_S; None: no time limit)."""
+    if max_time_s is not None and max_time_s < 0:
+        max_time_s = DEFAULT_MAX_COMPILE_S
+    with compile_deadline(max_time_s):
+        return _build_tables(rules, start, max_states=max_states)
+
+
+def _build_tables(rules: dict[str, Expr], start: str, *, max_states: int) -> PDATables:
     names = [start] + sorted(n for n in rules if n != start)
     # Productivity fixpoint: a rule is productive if its DFA accepts something using only
     # productive callees. Start optimistic-free: iterate from the empty set upwards.
@@ -91,7 +104,14 @@ def build_tables(rules: dict[str, Expr], start: str, *, max_states: int) -> PDAT
     from structgen.automata.fsm import minimize
 
     productive = _productive_rules(raw)
-    dfas = {n: minimize(raw[n], productive) for n in names if n in productive}
+    dfas = {}
+    for n in names:
+        if n in productive:
+            d = raw[n]
+            # raw DFAs are already minimal; re-minimize only when some callee turned out empty
+            if any(callee not in productive for cs in d.calls for callee, _ in cs):
+                d = minimize(d, productive)
+            dfas[n] = d
     if start not in productive:
         raise GrammarError("the grammar's language is empty: no string matches the start rule")
     names = [n for n in names if n in productive]

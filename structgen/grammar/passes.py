@@ -35,17 +35,66 @@ from structgen.grammar.ir import (
 
 
 def map_children(e: Expr, f) -> Expr:
-    """Rebuild `e` with `f` applied to each direct child (leaves are returned unchanged)."""
-    if isinstance(e, Seq):
-        return seq(*[f(x) for x in e.items])
-    if isinstance(e, Alt):
-        return alt(*[f(x) for x in e.items])
+    """Rebuild `e` with `f` applied to each direct child (leaves are returned unchanged).
+
+    When `f` returns every child unchanged (same object), `e` itself is returned: rebuilding
+    would rehash whole subtrees (IR hashes are not cached) for nothing."""
+    if isinstance(e, (Seq, Alt, And)):
+        new = [f(x) for x in e.items]
+        if all(a is b for a, b in zip(new, e.items)):
+            return e
+        if isinstance(e, Seq):
+            return seq(*new)
+        if isinstance(e, Alt):
+            return _alt_by_identity(new)
+        return And(tuple(new))
+    if isinstance(e, (Repeat, Not)):
+        x = f(e.item)
+        if x is e.item:
+            return e
+        if isinstance(e, Repeat):
+            return repeat(x, e.min, e.max)
+        return Not(x)
+    return e
+
+
+def _alt_by_identity(items: list[Expr]) -> Expr:
+    """`alt` without hashing whole sub-trees (IR hashes are not cached, and hashing substituted
+    bodies made inlining quadratic): flattens nested alternations and drops duplicates, found by
+    identity first and then by equality among alternatives with the same shallow shape."""
+    out: list[Expr] = []
+    seen: set[int] = set()
+    groups: dict[tuple, list[Expr]] = {}
+    for it in items:
+        parts = it.items if isinstance(it, Alt) else (it,)
+        for p in parts:
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
+            key = _shallow_key(p)
+            same = groups.setdefault(key, [])
+            if any(q == p for q in same):
+                continue
+            same.append(p)
+            out.append(p)
+    if len(out) == 1:
+        return out[0]
+    return Alt(tuple(out))
+
+
+def _shallow_key(e: Expr) -> tuple:
+    if isinstance(e, (Seq, Alt, And)):
+        return (type(e).__name__, len(e.items), _leaf_key(e.items[0]) if e.items else None)
     if isinstance(e, Repeat):
-        return repeat(f(e.item), e.min, e.max)
-    if isinstance(e, And):
-        return And(tuple(f(x) for x in e.items))
+        return ("Repeat", e.min, e.max, _leaf_key(e.item))
     if isinstance(e, Not):
-        return Not(f(e.item))
+        return ("Not", _leaf_key(e.item))
+    return (type(e).__name__, e)
+
+
+def _leaf_key(e: Expr):
+    if isinstance(e, (Seq, Alt, And, Repeat, Not)):
+        return type(e).__name__
     return e
 
 
@@ -73,12 +122,16 @@ def resolve_regexes(e: Expr) -> Expr:
 def refs_in(e: Expr, out: set[str] | None = None) -> set[str]:
     out = set() if out is None else out
     stack = [e]
+    seen: set[int] = set()  # expressions are DAGs after inlining: visit each node once
     while stack:
         x = stack.pop()
         if isinstance(x, Ref):
             out.add(x.name)
         else:
-            stack.extend(children(x))
+            for y in children(x):
+                if id(y) not in seen:
+                    seen.add(id(y))
+                    stack.append(y)
     return out
 
 
@@ -152,14 +205,25 @@ def recursive_rules(rules: dict[str, Expr]) -> set[str]:
     return rec
 
 
-def expr_size(e: Expr) -> int:
-    n = 0
-    stack = [e]
+def expr_size(e: Expr, memo: dict[int, int] | None = None) -> int:
+    """Tree size of e (shared sub-expressions counted once per use). `memo` (by node identity)
+    makes repeated calls on expressions sharing sub-trees linear; the caller must keep the
+    nodes alive while the memo is in use."""
+    if memo is None:
+        memo = {}
+    stack = [(e, False)]
     while stack:
-        x = stack.pop()
-        n += 1 + (len(x.value) if isinstance(x, Lit) else 0)
-        stack.extend(children(x))
-    return n
+        x, done = stack.pop()
+        k = id(x)
+        if k in memo:
+            continue
+        kids = children(x)
+        if not done and kids:
+            stack.append((x, True))
+            stack.extend((y, False) for y in kids if id(y) not in memo)
+            continue
+        memo[k] = 1 + (len(x.value) if isinstance(x, Lit) else 0) + sum(memo[id(y)] for y in kids)
+    return memo[id(e)]
 
 
 def inline_rules(rules: dict[str, Expr], keep: set[str], *, max_size: int = 20000) -> dict[str, Expr]:
@@ -172,6 +236,8 @@ def inline_rules(rules: dict[str, Expr], keep: set[str], *, max_size: int = 2000
     expanded: dict[str, Expr] = {}
     sizes: dict[str, int] = {}
     in_progress: set[str] = set()
+    size_memo: dict[int, int] = {}
+    alive: list[Expr] = []  # keeps every node whose id is in size_memo alive
 
     def expand(name: str) -> Expr:
         if name in expanded:
@@ -182,7 +248,8 @@ def inline_rules(rules: dict[str, Expr], keep: set[str], *, max_size: int = 2000
         body = sub(rules[name])
         in_progress.discard(name)
         expanded[name] = body
-        sizes[name] = expr_size(body)
+        alive.append(body)
+        sizes[name] = expr_size(body, size_memo)
         return body
 
     def sub(e: Expr) -> Expr:
