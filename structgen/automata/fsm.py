@@ -15,6 +15,7 @@ from functools import lru_cache
 import numpy as np
 
 from structgen.errors import GrammarError, LimitExceeded
+from structgen.grammar.passes import children
 from structgen.grammar.ir import ANY_CHAR, Alt, And, ByteRange, Chars, Expr, Lit, Not, Ref, Repeat, Seq
 
 
@@ -81,7 +82,7 @@ class NFA:
             k = id(e)
             if k in info:
                 continue
-            kids = _children(e)
+            kids = children(e)
             if not done and kids:
                 stack.append((e, True))
                 stack.extend((x, False) for x in kids if id(x) not in info)
@@ -319,14 +320,6 @@ def _ctx():
         c.info = []
         c.deadline = []
     return c
-
-
-def _children(e: Expr) -> tuple:
-    if isinstance(e, (Seq, Alt, And)):
-        return e.items
-    if isinstance(e, (Repeat, Not)):
-        return (e.item,)
-    return ()
 
 
 @dataclass
