@@ -22,9 +22,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.harness import DATA_ROOT, REPO_ROOT  # noqa: E402
-from benchmarks.harness.engines import engine_available  # noqa: E402
 from benchmarks.harness.results import (  # noqa: E402
-    latest_by_key, load_records, machine_info, md_table, package_versions, run_cases, update_meta)
+    latest_by_key, load_records, machine_info, md_table, package_versions, run_engines, update_meta)
 
 BENCH = "jsts"
 JSTS_DIR = os.path.join(DATA_ROOT, "json-schema-test-suite")
@@ -285,20 +284,8 @@ def main(argv=None) -> int:
                     selection={"groups": len(cases), "drafts": args.drafts, "optional": args.optional,
                                "categories": args.categories, "timeout_s": args.timeout})
         print(f"{len(cases)} test groups; engines: {', '.join(engines)}; results -> {args.out}", file=sys.stderr)
-        ran = []
-        for eng in engines:
-            ok, why = engine_available(eng)
-            if not ok:
-                print(f"[{eng}] not available, skipped: {why}", file=sys.stderr)
-                continue
-            hello = run_cases(eng, cases, args.out, bench=BENCH, timeout_s=args.timeout, mem_mb=args.mem_mb,
-                              jobs=args.jobs, annotate=annotate)
-            if hello.get("info"):
-                update_meta(meta_path, engines={eng: hello["info"]})
-            elif eng not in update_meta(meta_path).get("engines", {}):
-                update_meta(meta_path, engines={eng: {}})
-            ran.append(eng)
-        engines = ran
+        engines = run_engines(engines, cases, args.out, meta_path, bench=BENCH, timeout_s=args.timeout,
+                              mem_mb=args.mem_mb, jobs=args.jobs, annotate=annotate)
     print_report(collect(args.out, engines, case_ids), load_baseline(args.data))
     return 0
 

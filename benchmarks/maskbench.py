@@ -21,10 +21,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.harness import DATA_ROOT, REPO_ROOT  # noqa: E402
-from benchmarks.harness.engines import engine_available  # noqa: E402
 from benchmarks.harness.results import (  # noqa: E402
     case_summary, engine_stats, fmt_ms, fmt_us, latest_by_key, load_records, machine_info, md_table,
-    package_versions, run_cases, update_meta)
+    package_versions, run_engines, update_meta)
 
 BENCH = "maskbench"
 MASKBENCH_DIR = os.path.join(DATA_ROOT, "maskbench")
@@ -237,21 +236,9 @@ def main(argv=None) -> int:
                     selection={"files": len(rows), "limit": args.limit, "seed": args.seed, "groups": args.groups,
                                "timeout_s": args.timeout, "mem_mb": args.mem_mb, "jobs": args.jobs})
         print(f"{len(rows)} MaskBench files; engines: {', '.join(engines)}; results -> {args.out}", file=sys.stderr)
-        ran = []
-        for eng in engines:
-            ok, why = engine_available(eng)
-            if not ok:
-                print(f"[{eng}] not available, skipped: {why}", file=sys.stderr)
-                continue
-            cases = (load_case(r, args.data) for r in rows)
-            hello = run_cases(eng, list(cases), args.out, bench=BENCH, timeout_s=args.timeout,
+        cases = [load_case(r, args.data) for r in rows]
+        engines = run_engines(engines, cases, args.out, meta_path, bench=BENCH, timeout_s=args.timeout,
                               mem_mb=args.mem_mb, jobs=args.jobs)
-            if hello.get("info"):
-                update_meta(meta_path, engines={eng: hello["info"]})
-            elif eng not in update_meta(meta_path).get("engines", {}):
-                update_meta(meta_path, engines={eng: {}})
-            ran.append(eng)
-        engines = ran
     print_report(collect(args.out, engines, case_ids), load_expected(args.data))
     return 0
 

@@ -288,3 +288,27 @@ def engine_stats(records: list[dict]) -> dict:
 def common_cases(by_engine: dict[str, list[dict]]) -> set[str]:
     sets = [{r["case"] for r in recs} for recs in by_engine.values() if recs]
     return set.intersection(*sets) if sets else set()
+
+
+def run_engines(engines: list[str], cases: list[dict], out_path: str, meta_path: str, *, bench: str,
+                timeout_s: float, mem_mb: int, jobs: int, annotate=None) -> list[str]:
+    """Run each available engine over the cases and record its info in the meta file.
+
+    Returns the engines that ran (unavailable ones are reported on stderr and skipped).
+    """
+    from benchmarks.harness.engines import engine_available
+
+    ran = []
+    for eng in engines:
+        ok, why = engine_available(eng)
+        if not ok:
+            print(f"[{eng}] not available, skipped: {why}", file=sys.stderr)
+            continue
+        hello = run_cases(eng, cases, out_path, bench=bench, timeout_s=timeout_s, mem_mb=mem_mb,
+                          jobs=jobs, annotate=annotate)
+        if hello.get("info"):
+            update_meta(meta_path, engines={eng: hello["info"]})
+        elif eng not in update_meta(meta_path).get("engines", {}):
+            update_meta(meta_path, engines={eng: {}})
+        ran.append(eng)
+    return ran
