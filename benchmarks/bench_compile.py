@@ -21,7 +21,9 @@ import time
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-MASKBENCH = "/work/shared/data/maskbench"
+# ../shared/data beside the checkout (override with STRUCTGEN_BENCH_DATA)
+MASKBENCH = os.path.join(os.environ.get("STRUCTGEN_BENCH_DATA", os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "shared", "data")), "maskbench")
 
 
 class _Timeout(Exception):

@@ -75,7 +75,9 @@ def test_canonical_mode_rejects_gratuitous_escapes():
 
 # ---------------------------------------------------------------- formats
 
-SUITE = "/work/shared/data/json-schema-test-suite/tests"
+# ../shared/data beside the checkout (CI lays it out the same way)
+SUITE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                     "shared", "data", "json-schema-test-suite", "tests")
 _CHECKERS = {"2020-12": jsonschema.Draft202012Validator.FORMAT_CHECKER,
              "7": jsonschema.Draft7Validator.FORMAT_CHECKER}
 
