@@ -78,8 +78,8 @@ def _grammars():
 GRAMMARS = _grammars()
 
 
-def _walk_and_compare(g: Grammar, vocab, seed: int, walks: int = 6, steps: int = 10):
-    cg = structgen.compile_grammar(g, vocab)
+def _walk_and_compare(g: Grammar, vocab, seed: int, walks: int = 6, steps: int = 10, **compile_kw):
+    cg = structgen.compile_grammar(g, vocab, **compile_kw)
     oracle = oracle_for(g)
     rng = random.Random(seed)
     m = cg.matcher()

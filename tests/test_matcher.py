@@ -192,22 +192,9 @@ def test_string_slice_is_used_and_exact(toy_bpe_vocab):
 def test_exit_heavy_states_use_full_walk_and_stay_exact(toy_bpe_vocab, monkeypatch):
     """With a tiny exit budget every context-dependent state takes the full-walk path."""
     import structgen.automata.compiled as C
-    from tests.oracle import brute_force_mask, oracle_for
     from structgen.grammar.lark_frontend import lark_to_ir
+    from tests.test_engine_oracle import _walk_and_compare
 
     monkeypatch.setattr(C, "MAX_EXITS", 1)
     g = lark_to_ir(load_builtin_grammar("json"))
-    cg = structgen.compile_grammar(g, toy_bpe_vocab, precompute_budget_s=0, cache=False)
-    oracle = oracle_for(g)
-    m = cg.matcher()
-    rng = random.Random(5)
-    prefix = b""
-    for _ in range(12):
-        got = set(m.allowed_token_ids().tolist())
-        assert got == brute_force_mask(oracle, prefix, toy_bpe_vocab)
-        choices = sorted(got - set(toy_bpe_vocab.eos_token_ids))
-        if not choices:
-            break
-        t = rng.choice(choices)
-        assert m.accept_token(t)
-        prefix += toy_bpe_vocab.token_bytes[t]
+    _walk_and_compare(g, toy_bpe_vocab, seed=5, walks=1, steps=12, precompute_budget_s=0, cache=False)
