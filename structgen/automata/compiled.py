@@ -194,7 +194,7 @@ class CompiledGrammar:
         sc = self._scratch
         if not hasattr(sc, "lvl"):
             levels = self._max_depth + 2
-            sc.lvl = np.zeros((levels, 9), dtype=np.int64)
+            sc.lvl = np.zeros((levels, 3), dtype=np.int64)
             cap = levels + 2
             sc.cfg_s = np.empty(cap, dtype=np.int32)
             sc.cfg_p = np.empty(cap, dtype=np.int32)

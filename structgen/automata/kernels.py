@@ -194,10 +194,10 @@ def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_o
     counters = np.zeros(2, np.int64)
     memo_ready = False
     arena_top = arena_n0
-    # lvl[:, 0] set id (-1: the single configuration in cfg_s/cfg_p[lv]), 3 next child (or
-    # root index), 4 limit
-    lvl[0, 3] = 0
-    lvl[0, 4] = roots.shape[0]
+    # lvl[:, 0] set id (-1: the single configuration in cfg_s/cfg_p[lv]), 1 next child (or
+    # root index), 2 limit
+    lvl[0, 1] = 0
+    lvl[0, 2] = roots.shape[0]
     n_exits = 0
     flags_all = 0
     if n_init == 1:
@@ -215,17 +215,17 @@ def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_o
     lv = 0
     while lv >= 0:
         if lv == 0:
-            k = lvl[0, 3]
-            if k >= lvl[0, 4]:
+            k = lvl[0, 1]
+            if k >= lvl[0, 2]:
                 break
             child = roots[k]
-            lvl[0, 3] = k + 1
+            lvl[0, 1] = k + 1
         else:
-            child = lvl[lv, 3]
-            if child >= lvl[lv, 4]:
+            child = lvl[lv, 1]
+            if child >= lvl[lv, 2]:
                 lv -= 1
                 continue
-            lvl[lv, 3] = t_end[child]
+            lvl[lv, 1] = t_end[child]
         if use_skip and skip_node[child] == 1:
             continue
         c = byte_class[t_byte[child]]
@@ -298,8 +298,8 @@ def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_o
         if child + 1 < t_end[child]:
             lv += 1
             lvl[lv, 0] = -1 if out_single else out_sid
-            lvl[lv, 3] = child + 1
-            lvl[lv, 4] = t_end[child]
+            lvl[lv, 1] = child + 1
+            lvl[lv, 2] = t_end[child]
     return n_exits, flags_all
 
 
