@@ -1,11 +1,15 @@
 """JSON Schema compile time over a seeded MaskBench sample (cold process caches per run).
 
     python benchmarks/bench_compile.py --limit 30 --seed 0 [--timeout 30] [--check] [--profile out.prof]
+    python benchmarks/bench_compile.py --maskbench --limit 100 --seed 0 --phases [--budget 0.05]
 
-Each schema: `compile_json_schema(schema, llama3, precompute_budget_s=0, cache=False)`, timed
-(wall clock). Prints p50/p90/p99/max over the compiled files, and counts of unsupported schemas,
-limit errors and timeouts (a timeout counts as `timeout` seconds in the percentiles).
-`--check` also verifies every test instance is accepted iff it is valid.
+Each schema: `compile_json_schema(schema, llama3, precompute_budget_s=BUDGET, cache=False)`, timed
+(wall clock; BUDGET defaults to 0). Prints p50/p90/p99/max over the compiled files, and counts of
+unsupported schemas, limit errors and timeouts (a timeout counts as `timeout` seconds in the
+percentiles). `--check` also verifies every test instance is accepted iff it is valid.
+`--maskbench`: the same seeded file selection as `benchmarks/maskbench.py --limit N --seed S`.
+`--phases`: time each phase separately (schema -> IR, IR passes, rule DFAs, table flattening,
+CompiledGrammar set-up, precompute) and print their totals and percentiles.
 """
 from __future__ import annotations
 
@@ -50,6 +54,61 @@ def pct(xs: list[float], p: float) -> float:
     return xs[k]
 
 
+def maskbench_files(limit: int, seed: int) -> list[str]:
+    """The files `benchmarks/maskbench.py --limit LIMIT --seed SEED` runs, in its order."""
+    from benchmarks.maskbench import load_index, select_files
+
+    rows = select_files(load_index(MASKBENCH), limit=limit or None, seed=seed)
+    return [os.path.join(MASKBENCH, r["file"]) for r in rows]
+
+
+PHASES = ("schema", "prepare", "dfas", "tables", "setup", "precompute")
+
+
+def compile_phased(schema, vocab, budget: float, times: dict) -> object:
+    """compile_json_schema(schema, vocab, precompute_budget_s=budget, cache=False), phase by phase;
+    adds each phase's seconds to `times` (keys: PHASES)."""
+    from structgen.automata import fsm, tables as T
+    from structgen.automata.compiled import CompiledGrammar
+    from structgen.grammar.passes import prepare
+    from structgen.schema import json_schema_to_grammar
+
+    t = time.perf_counter
+    t0 = t()
+    g, _ = json_schema_to_grammar(schema)
+    t1 = t()
+    times["schema"] += t1 - t0
+    rules, start = prepare(g)
+    t2 = t()
+    times["prepare"] += t2 - t1
+    dfa_s = [0.0]
+    orig = T.expr_to_dfa
+
+    def timed(e, **kw):
+        a = t()
+        try:
+            return orig(e, **kw)
+        finally:
+            dfa_s[0] += t() - a
+
+    T.expr_to_dfa = timed
+    try:
+        tabs = T.build_tables(rules, start, max_states=200_000)
+    finally:
+        T.expr_to_dfa = orig
+        t3 = t()
+        times["dfas"] += dfa_s[0]
+        times["tables"] += t3 - t2 - dfa_s[0]
+    cg = CompiledGrammar(tabs, vocab)
+    t4 = t()
+    times["setup"] += t4 - t3
+    if budget > 0:
+        cg.precompute(budget)
+    times["precompute"] += t() - t4
+    del fsm
+    return cg
+
+
 def check_instances(cg, tests, enc) -> tuple[int, int]:
     ok = bad = 0
     for t in tests:
@@ -71,6 +130,9 @@ def main(argv=None) -> int:
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--profile", default=None)
     ap.add_argument("--verbose", "-v", action="store_true")
+    ap.add_argument("--maskbench", action="store_true", help="maskbench.py's seeded selection")
+    ap.add_argument("--phases", action="store_true", help="time each compile phase")
+    ap.add_argument("--budget", type=float, default=0.0, help="precompute_budget_s (default 0)")
     ap.add_argument("files", nargs="*")
     a = ap.parse_args(argv)
 
@@ -84,7 +146,7 @@ def main(argv=None) -> int:
         import quicktok
 
         enc = quicktok.get_encoding("llama3")
-    files = a.files or sample_files(a.limit, a.seed)
+    files = a.files or (maskbench_files(a.limit, a.seed) if a.maskbench else sample_files(a.limit, a.seed))
     # warm up imports / numba kernels outside the timings
     structgen.compile_json_schema({"type": "object", "properties": {"a": {"type": "string"}}}, vocab,
                                   precompute_budget_s=0, cache=False)
@@ -95,6 +157,8 @@ def main(argv=None) -> int:
         prof = cProfile.Profile()
     signal.signal(signal.SIGALRM, _alarm)
     times: list[float] = []
+    phase_tot = {k: 0.0 for k in PHASES}
+    phase_per: dict[str, list[float]] = {k: [] for k in PHASES}
     counts = {"ok": 0, "unsupported": 0, "limit": 0, "timeout": 0, "error": 0}
     mismatches = 0
     for f in files:
@@ -108,7 +172,16 @@ def main(argv=None) -> int:
         try:
             if prof:
                 prof.enable()
-            cg = structgen.compile_json_schema(doc["schema"], vocab, precompute_budget_s=0, cache=False)
+            if a.phases:
+                ph = {k: 0.0 for k in PHASES}
+                try:
+                    cg = compile_phased(doc["schema"], vocab, a.budget, ph)
+                finally:
+                    for k in PHASES:
+                        phase_tot[k] += ph[k]
+                        phase_per[k].append(ph[k])
+            else:
+                cg = structgen.compile_json_schema(doc["schema"], vocab, precompute_budget_s=a.budget, cache=False)
         except _Timeout:
             status = "timeout"
         except LimitExceeded:
@@ -136,6 +209,11 @@ def main(argv=None) -> int:
     p50, p90, p99 = (pct(times, q) * 1e3 for q in (50, 90, 99))
     print(f"compile ms: p50={p50:.1f} p90={p90:.1f} p99={p99:.1f} max={max(times, default=0) * 1e3:.1f} "
           f"total={sum(times):.1f}s")
+    if a.phases:
+        for k in PHASES:
+            xs = phase_per[k]
+            print(f"  {k:10s} total={phase_tot[k]:8.2f}s  p50={pct(xs, 50) * 1e3:8.1f} ms  "
+                  f"p90={pct(xs, 90) * 1e3:8.1f} ms  p99={pct(xs, 99) * 1e3:8.1f} ms")
     if enc is not None:
         print(f"instance mismatches: {mismatches}")
     if prof:

@@ -21,9 +21,10 @@ import sys
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.harness import DATA_ROOT, REPO_ROOT  # noqa: E402
+from benchmarks.harness import DATA_ROOT  # noqa: E402
 from benchmarks.harness.results import (  # noqa: E402
-    latest_by_key, load_records, machine_info, md_table, package_versions, run_engines, update_meta)
+    check_tokenizer, default_out, latest_by_key, load_records, machine_info, md_table, package_versions,
+    parse_engine_timeouts, run_engines, update_meta)
 
 BENCH = "jsts"
 JSTS_DIR = os.path.join(DATA_ROOT, "json-schema-test-suite")
@@ -265,9 +266,14 @@ def main(argv=None) -> int:
                     help="which optional/ tests to include (default: format, as llguidance's baseline)")
     ap.add_argument("--categories", default="", help="comma-separated categories, e.g. type,enum,optional/format/date")
     ap.add_argument("--limit-groups", type=int, default=None, help="only the first N groups (smoke runs)")
-    ap.add_argument("--out", default=os.path.join(REPO_ROOT, "results", "jsts.jsonl"))
+    ap.add_argument("--out", default=None,
+                    help="results JSONL (default: results/jsts.jsonl, results/jsts-smollm2.jsonl for smollm2)")
     ap.add_argument("--timeout", type=float, default=60.0, help="wall-clock seconds per group per engine")
     ap.add_argument("--mem-mb", type=int, default=8192)
+    ap.add_argument("--engine-timeouts", default="",
+                    help="per-engine limits replacing --timeout, e.g. outlines=10 (timeouts are recorded as such)")
+    ap.add_argument("--tokenizer", default="llama3", choices=("llama3", "smollm2"),
+                    help="shared tokenization: llama3 (quicktok, 128k) or smollm2 (the embedded SmolLM2-135M, 49k)")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--data", default=JSTS_DIR)
@@ -277,15 +283,20 @@ def main(argv=None) -> int:
     cases = load_cases(args.data, [d for d in args.drafts.split(",") if d], args.optional,
                        [c for c in args.categories.split(",") if c] or None, args.limit_groups)
     case_ids = [c["id"] for c in cases]
+    if args.out is None:
+        args.out = default_out("jsts", args.tokenizer)
     meta_path = os.path.splitext(args.out)[0] + ".meta.json"
     if not args.report_only:
+        check_tokenizer(meta_path, args.out, args.tokenizer)
         update_meta(meta_path, bench=BENCH, machine=machine_info(), packages=package_versions(), options=vars(args),
                     command="python benchmarks/jsts.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                     selection={"groups": len(cases), "drafts": args.drafts, "optional": args.optional,
-                               "categories": args.categories, "timeout_s": args.timeout})
+                               "categories": args.categories, "timeout_s": args.timeout,
+                               "engine_timeouts": args.engine_timeouts})
         print(f"{len(cases)} test groups; engines: {', '.join(engines)}; results -> {args.out}", file=sys.stderr)
         engines = run_engines(engines, cases, args.out, meta_path, bench=BENCH, timeout_s=args.timeout,
-                              mem_mb=args.mem_mb, jobs=args.jobs, annotate=annotate)
+                              mem_mb=args.mem_mb, jobs=args.jobs, vocab=args.tokenizer,
+                              engine_timeouts=parse_engine_timeouts(args.engine_timeouts), annotate=annotate)
     print_report(collect(args.out, engines, case_ids), load_baseline(args.data))
     return 0
 

@@ -4,7 +4,7 @@
         --limit 200 --seed 0 --out results/maskbench.jsonl
 
 Each file: compile (timed); every valid instance (`json.dumps(data, ensure_ascii=False)`,
-Llama-3 BPE tokens) walked token by token, timing each mask; every invalid instance must be
+Llama-3 BPE tokens, or SmolLM2's with `--tokenizer smollm2`) walked token by token, timing each mask; every invalid instance must be
 blocked. pass = compiled, every valid accepted, every invalid blocked. Results are appended
 to the JSONL file (re-running resumes); the tables are printed at the end (`--report-only`
 prints them without running).
@@ -20,10 +20,10 @@ import sys
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.harness import DATA_ROOT, REPO_ROOT  # noqa: E402
+from benchmarks.harness import DATA_ROOT  # noqa: E402
 from benchmarks.harness.results import (  # noqa: E402
-    case_summary, engine_stats, fmt_ms, fmt_us, latest_by_key, load_records, machine_info, md_table,
-    package_versions, run_engines, update_meta)
+    case_summary, check_tokenizer, default_out, engine_stats, fmt_ms, fmt_us, latest_by_key, load_records,
+    machine_info, md_table, package_versions, parse_engine_timeouts, run_engines, update_meta)
 
 BENCH = "maskbench"
 MASKBENCH_DIR = os.path.join(DATA_ROOT, "maskbench")
@@ -217,9 +217,14 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--groups", default="", help="comma-separated dataset groups (default: all)")
     ap.add_argument("--files", default="", help="comma-separated file paths/names (e.g. Github_easy/x.json)")
-    ap.add_argument("--out", default=os.path.join(REPO_ROOT, "results", "maskbench.jsonl"))
+    ap.add_argument("--out", default=None,
+                    help="results JSONL (default: results/maskbench.jsonl, results/maskbench-smollm2.jsonl for smollm2)")
     ap.add_argument("--timeout", type=float, default=120.0, help="wall-clock seconds per file per engine")
     ap.add_argument("--mem-mb", type=int, default=8192, help="address-space cap per worker over its warm size")
+    ap.add_argument("--engine-timeouts", default="",
+                    help="per-engine limits replacing --timeout, e.g. outlines=10 (timeouts are recorded as such)")
+    ap.add_argument("--tokenizer", default="llama3", choices=("llama3", "smollm2"),
+                    help="shared tokenization: llama3 (quicktok, 128k) or smollm2 (the embedded SmolLM2-135M, 49k)")
     ap.add_argument("--jobs", type=int, default=1, help="parallel workers per engine (timings need 1)")
     ap.add_argument("--report-only", action="store_true", help="print tables from --out without running")
     ap.add_argument("--data", default=MASKBENCH_DIR)
@@ -229,16 +234,21 @@ def main(argv=None) -> int:
     rows = select_files(load_index(args.data), groups=[g for g in args.groups.split(",") if g] or None,
                         limit=args.limit, seed=args.seed, files=[f for f in args.files.split(",") if f] or None)
     case_ids = [r["file"] for r in rows]
+    if args.out is None:
+        args.out = default_out("maskbench", args.tokenizer)
     meta_path = os.path.splitext(args.out)[0] + ".meta.json"
     if not args.report_only:
+        check_tokenizer(meta_path, args.out, args.tokenizer)
         update_meta(meta_path, bench=BENCH, machine=machine_info(), packages=package_versions(), options=vars(args),
                     command="python benchmarks/maskbench.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                     selection={"files": len(rows), "limit": args.limit, "seed": args.seed, "groups": args.groups,
-                               "timeout_s": args.timeout, "mem_mb": args.mem_mb, "jobs": args.jobs})
+                               "timeout_s": args.timeout, "engine_timeouts": args.engine_timeouts,
+                               "mem_mb": args.mem_mb, "jobs": args.jobs})
         print(f"{len(rows)} MaskBench files; engines: {', '.join(engines)}; results -> {args.out}", file=sys.stderr)
         cases = [load_case(r, args.data) for r in rows]
         engines = run_engines(engines, cases, args.out, meta_path, bench=BENCH, timeout_s=args.timeout,
-                              mem_mb=args.mem_mb, jobs=args.jobs)
+                              mem_mb=args.mem_mb, jobs=args.jobs, vocab=args.tokenizer,
+                              engine_timeouts=parse_engine_timeouts(args.engine_timeouts))
     print_report(collect(args.out, engines, case_ids), load_expected(args.data))
     return 0
 

@@ -58,6 +58,13 @@ def _setup_section(meta: dict, engines: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _tokenization(meta: dict) -> str:
+    tok = (meta.get("options") or {}).get("tokenizer") or "llama3"
+    if tok == "smollm2":
+        return "SmolLM2-135M-Instruct's 49,152-token vocabulary, BPE via its Hugging Face tokenizer"
+    return "Llama-3 128k from `quicktok-v1`, BPE via quicktok"
+
+
 def _reproduce(meta: dict, engines: list[str]) -> str:
     """The command that re-runs this table: the recorded options, with every engine shown."""
     opts = meta.get("options")
@@ -67,6 +74,8 @@ def _reproduce(meta: dict, engines: list[str]) -> str:
     parts = ["python", script, "--engines", ",".join(engines)]
     for k, v in opts.items():
         if v is None or v is False or v == "" or k in ("engines", "out", "data", "report_only"):
+            continue
+        if k == "tokenizer" and v == "llama3":  # the default
             continue
         flag = "--" + k.replace("_", "-")
         parts += [flag] if v is True else [flag, str(v)]
@@ -183,7 +192,7 @@ def maskbench_section(path: str, plot_dir: str, doc_dir: str) -> str:
     by_engine = {e: [r for r in v if r["case"] in common] for e, v in by_engine.items()}
     parts = ["## MaskBench (development split), engines side by side", "",
              "Written by `python benchmarks/report.py` from `benchmarks/maskbench.py` results. All engines share one "
-             "tokenization (Llama-3 128k from `quicktok-v1`, BPE via quicktok), one measurement loop "
+             f"tokenization ({_tokenization(meta)}), one measurement loop "
              "(`benchmarks/harness/worker.py`) and run single-threaded, one worker process per engine with a "
              "per-case time limit and an address-space cap.", "",
              f"{len(common)} files run by every engine listed. pass = compiled, every valid instance accepted and "

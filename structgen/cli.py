@@ -84,10 +84,23 @@ def _byte_vocab() -> Any:
     return Vocabulary([bytes([i]) for i in range(256)] + [None], eos_token_ids=[256], name="bytes")
 
 
-def _compile(spec: dict[str, Any], vocab: Any, options: dict[str, Any] | None = None) -> Any:
+def _constraint_options(args: argparse.Namespace, spec: dict[str, Any]) -> dict[str, Any]:
+    """--property-order applies to schemas, --lexer to Lark grammars."""
+    opts: dict[str, Any] = {}
+    if "schema" in spec and getattr(args, "property_order", None):
+        opts["property_order"] = args.property_order
+    if "grammar" in spec and getattr(args, "lexer", None):
+        opts["lexer"] = args.lexer
+    return opts
+
+
+def _compile(spec: dict[str, Any], vocab: Any, options: dict[str, Any] | None = None,
+             args: argparse.Namespace | None = None) -> Any:
     from structgen.integrations.generate import compile_constraint
 
-    return compile_constraint(vocab, options=options, **spec)
+    if args is not None:
+        options = {**(options or {}), **_constraint_options(args, spec)}
+    return compile_constraint(vocab, options=options or None, **spec)
 
 
 def _add_constraint(p: argparse.ArgumentParser, required: bool) -> None:
@@ -95,6 +108,11 @@ def _add_constraint(p: argparse.ArgumentParser, required: bool) -> None:
     g.add_argument("--schema", metavar="FILE", help="JSON Schema file")
     g.add_argument("--regex", metavar="R", help="regular expression (Python syntax), matched in full")
     g.add_argument("--grammar", metavar="FILE", help="Lark grammar file (start rule: start)")
+    p.add_argument("--property-order", choices=["schema", "any", "flexible"], default=None,
+                   help="JSON object keys: in schema order (default), any order (exact, few keys), or "
+                        "flexible (any order, required keys tracked)")
+    p.add_argument("--lexer", choices=["dynamic", "dynamic_complete"], default=None,
+                   help="Lark terminals: longest match (dynamic, Lark's default) or any length")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,7 +142,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         stream_to.write(text)
         stream_to.flush()
 
-    opts = {"whitespace": "compact"} if args.compact and "schema" in spec else None
+    opts = {"whitespace": "compact"} if args.compact and "schema" in spec else {}
+    opts = {**opts, **_constraint_options(args, spec)} or None
     res = generate(model, tok, args.prompt, max_new_tokens=args.max_new_tokens, compile_options=opts,
                    temperature=args.temperature, top_p=args.top_p, seed=args.seed, trigger=args.trigger,
                    jump_forward=not args.no_jump_forward, chat=not args.raw, system=args.system,
@@ -174,7 +193,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     model, tok = load_model(args.model, quiet=args.quiet)
     vocab = Vocabulary.from_hf(tok, vocab_size=getattr(model.config, "vocab_size", None))
-    compiled = _compile(spec, vocab)
+    compiled = _compile(spec, vocab, args=args)
     prompt_ids = encode_prompt(tok, args.prompt, chat=not args.raw)
     sampler = GrammarAlignedSampler(model, vocab, compiled, policy=args.policy,
                                     max_new_tokens=args.max_new_tokens, seed=args.seed)
@@ -210,7 +229,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         vocab = Vocabulary.from_hf(tok)
     t_vocab = time.perf_counter() - t0
     t1 = time.perf_counter()
-    compiled = _compile(spec, vocab, {"lenient": True} if "schema" in spec and not args.strict else None)
+    compiled = _compile(spec, vocab, {"lenient": True} if "schema" in spec and not args.strict else None, args)
     t_compile = time.perf_counter() - t1
     info: dict[str, Any] = {
         "kind": next(iter(spec)),
@@ -257,7 +276,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if "schema" in spec:
         ok, why = _check_schema(spec["schema"], text)
     else:
-        compiled = _compile(spec, _byte_vocab())
+        compiled = _compile(spec, _byte_vocab(), args=args)
         m = compiled.matcher()
         ok = m.accept_string(text.encode("utf-8")) and m.is_accepting()
         why = "" if ok else f"the text does not match the {'regex' if 'regex' in spec else 'grammar'}"

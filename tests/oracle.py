@@ -147,13 +147,21 @@ def brute_force_mask(
 class _Column:
     """One Earley set: items waiting on each nonterminal, items about to scan a byte."""
 
-    __slots__ = ("waiting", "scanners", "accepting", "size")
+    __slots__ = ("waiting", "scanners", "accepting", "size", "items", "pending", "byte", "ext")
 
     def __init__(self):
         self.waiting: dict[int, list[tuple[int, int, int]]] = {}
         self.scanners: list[tuple[int, int, int, int]] = []  # (mask, prod, dot, origin)
         self.accepting = False
         self.size = 0
+        self.items: set[tuple[int, int, int]] = set()
+        # completions of greedy rules, waiting for the next byte to say whether the match may
+        # end here: (nonterminal, origin)
+        self.pending: list[tuple[int, int]] = []
+        self.byte = -1  # the byte that led into this column
+        # the previous column as it was scanned into this one (its greedy completions released
+        # for `byte`): completions reaching back to it must see its `waiting` from there
+        self.ext: "_Column | None" = None
 
 
 class EarleyOracle:
@@ -167,7 +175,14 @@ class EarleyOracle:
 
     # -- public
     def accepts(self, data: bytes | str) -> bool:
-        return self._chart(_as_bytes(data))[-1].accepting
+        data = _as_bytes(data)
+        chart = self._chart(data)
+        if len(chart) != len(data) + 1:
+            return False
+        col = chart[-1]
+        if col.pending:  # the end of the input ends every greedy match
+            col = self._closure(chart[:-1], list(col.items), release=lambda nt, o: True, ext_last=col.ext)
+        return col.accepting
 
     def prefix_viable(self, data: bytes | str) -> bool:
         data = _as_bytes(data)
@@ -195,11 +210,26 @@ class EarleyOracle:
         return chart
 
     def _step(self, chart: list[_Column], byte: int) -> _Column:
-        seeds = [(p, d + 1, o) for mask, p, d, o in chart[-1].scanners if (mask >> byte) & 1]
-        return self._closure(chart, seeds)
+        col = chart[-1]
+        if col.pending:
+            # a greedy match may end here only if its own language cannot take `byte`
+            def release(nt: int, o: int) -> bool:
+                data = bytes(c.byte for c in chart[o + 1:]) + bytes((byte,))
+                return not self.bnf.greedy[nt].viable(data)
 
-    def _closure(self, chart: list[_Column], seeds: list[tuple[int, int, int]]) -> _Column:
-        """Predict/complete to a fixed point; `chart` holds the previous columns."""
+            col = self._closure(chart[:-1], list(col.items), release=release, ext_last=col.ext)
+        seeds = [(p, d + 1, o) for mask, p, d, o in col.scanners if (mask >> byte) & 1]
+        out = self._closure(chart, seeds, ext_last=col)
+        out.byte = byte
+        out.ext = col
+        return out
+
+    def _closure(self, chart: list[_Column], seeds: list[tuple[int, int, int]], release=None,
+                 ext_last: "_Column | None" = None) -> _Column:
+        """Predict/complete to a fixed point; `chart` holds the previous columns.
+
+        Completions of greedy rules are recorded in `pending` unless `release(nt, origin)` says
+        they may happen now."""
         bnf = self.bnf
         rhs_of, lhs_of, prods_of, nullable = bnf.rhs, bnf.lhs, bnf.prods_of, bnf.nullable
         masks = bnf.masks
@@ -220,7 +250,12 @@ class EarleyOracle:
                     col.accepting = True
                 if o == k:
                     continue  # an empty completion: the nullable fix already advanced its waiters
-                for p2, d2, o2 in chart[o].waiting.get(lhs, ()):
+                if lhs in bnf.greedy and not (release is not None and release(lhs, o)):
+                    if release is None and (lhs, o) not in col.pending:
+                        col.pending.append((lhs, o))
+                    continue
+                src = (ext_last or chart[o]) if o == k - 1 else chart[o + 1].ext
+                for p2, d2, o2 in src.waiting.get(lhs, ()):
                     new = (p2, d2 + 1, o2)
                     if new not in seen:
                         seen.add(new)
@@ -244,6 +279,7 @@ class EarleyOracle:
                     seen.add(new)
                     work.append(new)
         col.size = len(seen)
+        col.items = seen
         return col
 
     def _mask(self, prefix: bytes, tokens: Sequence[bytes | None]) -> set[int]:
@@ -305,6 +341,10 @@ class _Bnf:
             self._add(self._rule_nt[name], self._syms(grammar.rules[name]))
         self._prune()
         self.nullable = self._nullable()
+        # greedy (longest-match) rules: nonterminal -> its language as a DFA
+        self.greedy: dict[int, _Dfa] = {
+            self._rule_nt[n]: _dfa_of(grammar.rules[n], grammar.rules)
+            for n in getattr(grammar, "greedy", ()) if n in self._rule_nt}
 
     # -- building
     def _nt(self, name: str, weight: int) -> int:
@@ -570,6 +610,26 @@ class _Dfa:
     def __init__(self, trans: list[list[int]], accept: list[bool]):
         self.trans = trans
         self.accept = accept
+        self._live: set[int] | None = None
+
+    def viable(self, data: bytes) -> bool:
+        """`data` is a prefix of some string of the language."""
+        if self._live is None:
+            live = {q for q, a in enumerate(self.accept) if a}
+            changed = True
+            while changed:
+                changed = False
+                for q, row in enumerate(self.trans):
+                    if q not in live and any(t in live for t in row if t >= 0):
+                        live.add(q)
+                        changed = True
+            self._live = live
+        q = 0
+        for b in data:
+            q = self.trans[q][b]
+            if q < 0:
+                return False
+        return q in self._live
 
 
 class _Nfa:

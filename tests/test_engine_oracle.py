@@ -49,6 +49,12 @@ LARK = {
         x: "a" | "b" x? | "c" y
         y: ("d" | "e")* "f"
     """,
+    # longest match matters: with Lark's dynamic lexer "ab" is one WORD, never WORD + ALNUM
+    "longest_match": r"""
+        start: WORD "-"? ALNUM ("," WORD)*
+        WORD: /[a-c]+/
+        ALNUM: /[a-c0-9]+/
+    """,
 }
 
 IR = {
@@ -68,6 +74,7 @@ def _grammars():
         out.append((f"re:{p}", Grammar({"start": Regex(p)})))
     for name, text in LARK.items():
         out.append((f"lark:{name}", lark_to_ir(text)))
+    out.append(("lark-complete:longest_match", lark_to_ir(LARK["longest_match"], lexer="dynamic_complete")))
     for name in ["json", "arithmetic"]:
         out.append((f"builtin:{name}", lark_to_ir(load_builtin_grammar(name))))
     for name, g in IR.items():
@@ -106,6 +113,19 @@ def test_masks_match_oracle(name, g, small_vocab):
     _walk_and_compare(g, small_vocab, seed=hash(name) & 0xFFFF)
 
 
+CALLING = [(n, g) for n, g in GRAMMARS if n.startswith(("lark", "builtin", "ir:nested"))]
+
+
+@pytest.mark.parametrize("name,g", CALLING, ids=[n for n, _ in CALLING])
+def test_precomputed_rows_match_oracle(name, g, small_vocab):
+    """Everything precomputed (state rows, then continuation rows by stack shape) and nothing
+    precomputed must both give the oracle's masks."""
+    cg = structgen.compile_grammar(g, small_vocab, cache=False, precompute_budget_s=60)
+    assert any(isinstance(k, tuple) for k in cg._state_cache) or not cg.tables.has_calls
+    _walk_and_compare(g, small_vocab, seed=7, cache=False, precompute_budget_s=60)
+    _walk_and_compare(g, small_vocab, seed=7, cache=False, precompute_budget_s=0)
+
+
 @pytest.mark.parametrize("name,g", GRAMMARS, ids=[n for n, _ in GRAMMARS])
 def test_random_sentences_accepted(name, g, toy_bpe_vocab):
     """Every string of the language is accepted byte for byte and ends accepting."""
@@ -113,8 +133,36 @@ def test_random_sentences_accepted(name, g, toy_bpe_vocab):
 
     cg = structgen.compile_grammar(g, toy_bpe_vocab)
     rng = random.Random(1)
+    oracle = oracle_for(g)
     for _ in range(15):
         s = random_sentence(g, rng, max_depth=6)
+        if g.greedy and not oracle.accepts(s):
+            continue  # the sentence generator ignores longest match
         m = cg.matcher()
         assert m.accept_string(s), s
         assert m.is_accepting(), s
+
+
+def test_longest_match_changes_the_language(small_vocab):
+    """Lark's dynamic lexer: WORD cannot end before a letter, so "ab" alone is incomplete."""
+    greedy = structgen.compile_lark(LARK["longest_match"], small_vocab)
+    complete = structgen.compile_lark(LARK["longest_match"], small_vocab, lexer="dynamic_complete")
+    for cg, ends in ((greedy, False), (complete, True)):
+        m = cg.matcher()
+        assert m.accept_string("ab")
+        assert m.is_accepting() is ends
+        assert m.accept_string("1") and m.is_accepting()
+    m = greedy.matcher()
+    assert not m.accept_string("ab,c")  # "ab" cannot be WORD "a" + ALNUM "b"
+    assert complete.matcher().accept_string("ab,c")
+    with pytest.raises(structgen.errors.GrammarError):
+        structgen.compile_lark(LARK["longest_match"], small_vocab, lexer="basic")
+
+
+def test_longest_match_dead_end_is_warned(small_vocab):
+    stuck = structgen.compile_lark('start: INT INT\nINT: /[0-9]+/\n', small_vocab, cache=False)
+    assert any("__lex__INT" in w and "longest match" in w for w in stuck.warnings)
+    for text in ('start: INT INT\nINT: /[0-9]+/\n%ignore " "\n', 'start: INT "x"? INT\nINT: /[0-9]+/\n'):
+        assert structgen.compile_lark(text, small_vocab, cache=False).warnings == []
+    assert structgen.compile_lark('start: INT INT\nINT: /[0-9]+/\n', small_vocab, cache=False,
+                                  lexer="dynamic_complete").warnings == []

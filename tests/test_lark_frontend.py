@@ -4,13 +4,11 @@ Method: a grammar goes through `lark_to_ir`; strings (hand-written, random sente
 and random mutations of those) are then judged by `oracle.earley_accepts` on the IR and by Lark's
 own Earley parser on the original text; both must agree.
 
-Which Lark lexer is the reference. Our semantics is the grammar read as a character-level CFG
-(terminals are regular languages). Lark's `lexer="dynamic"` matches each terminal with the
-regex engine's single preferred match (greedy), so it rejects splits a character-level reading
-allows: in `SELECTa FROM t` a greedy NAME swallows `aFROMt` (sql_select), and in `"12" "0x1f"`
-a greedy `DIGIT~2..4` eats the 0. `lexer="dynamic_complete"` tries every match length and is the
-faithful reference there; it is used for all random/mutation comparisons, and "dynamic" is
-asserted wherever the greedy lexer agrees (hand-written cases of the built-in grammars).
+Which Lark lexer is the reference: the one the IR was built for. `lark_to_ir(lexer="dynamic")`
+(the default) gives terminals longest-match semantics like Lark's default Earley lexer, which
+rejects splits a character-level reading allows (in `"12" "0x1f"` a greedy `DIGIT~2..4` eats
+the 0); `lexer="dynamic_complete"` is the character-level reading and is compared with Lark's
+"dynamic_complete". `check_agreement` builds the IR per lexer and compares each with Lark's.
 
 Documented differences that are *not* asserted against Lark:
   * `%ignore`d terminals are matched greedily by Lark, so a comment terminal like
@@ -112,25 +110,31 @@ def mutate(rng: random.Random, s: str, alphabet: str) -> str:
     return "".join(out)
 
 
-def check_agreement(text: str, ir: Grammar, samples, *, start="start", lexers=("dynamic",),
-                    import_paths=()) -> None:
-    for s in samples:
-        ours = earley_accepts(ir, s.encode("utf-8"))
-        for lx in lexers:
-            theirs = lark_accepts(text, s, start=start, lexer=lx, import_paths=import_paths)
+@lru_cache(maxsize=None)
+def ir_for(text: str, lexer: str, start: str = "start", import_paths: tuple[str, ...] = ()) -> Grammar:
+    return lark_to_ir(text, start=start, import_paths=list(import_paths), lexer=lexer)
+
+
+def check_agreement(text: str, samples, *, start="start", lexers=("dynamic",), import_paths=()) -> None:
+    """Our IR read with each Lark lexer's terminal semantics must judge `samples` as Lark does."""
+    for lx in lexers:
+        ir = ir_for(text, lx, start, tuple(import_paths))
+        for s in samples:
+            ours = earley_accepts(ir, s.encode("utf-8"))
+            theirs = lark_accepts(text, s, start=start, lexer=lx, import_paths=tuple(import_paths))
             assert ours == theirs, f"{s!r}: ours={ours} lark[{lx}]={theirs}"
 
 
 def fuzz_agreement(text: str, ir: Grammar, *, n: int, depth: int, alphabet: str, seed: int = 0,
-                   start="start", lexers=("dynamic_complete",), import_paths=()) -> None:
-    """Random sentences of the IR must be accepted by Lark; mutations must be judged alike."""
+                   start="start", lexers=("dynamic", "dynamic_complete"), import_paths=()) -> None:
+    """Random sentences of `ir` and mutations of them must be judged alike by us and Lark."""
     rng = random.Random(seed)
     samples = []
     for _ in range(n):
         s = oracle.random_sentence(ir, rng, depth).decode("utf-8")
         samples.append(s)
         samples.append(mutate(rng, s, alphabet))
-    check_agreement(text, ir, samples, start=start, lexers=lexers, import_paths=import_paths)
+    check_agreement(text, samples, start=start, lexers=lexers, import_paths=import_paths)
 
 
 # ================================================================================ oracle checks
@@ -341,7 +345,7 @@ def test_json_builtin_hand_written():
         for s in cases:
             assert earley_accepts(g, s) is want, s
             assert _json_loads_strict(s) is want, s
-    check_agreement(text, g, JSON_CASES[True] + JSON_CASES[False])
+    check_agreement(text, JSON_CASES[True] + JSON_CASES[False])
 
 
 def test_json_builtin_random_matches_lark_and_python_json():
@@ -354,7 +358,7 @@ def test_json_builtin_random_matches_lark_and_python_json():
         samples += [s, mutate(rng, s, ' {}[],:"\\-+.0123456789eEtruflsn\n\tu'), mutate(rng, s, '"\\/ub0')]
     for s in samples:
         assert earley_accepts(g, s) is _json_loads_strict(s), s
-    check_agreement(text, g, samples, lexers=("dynamic",))
+    check_agreement(text, samples, lexers=("dynamic",))
 
 
 ARITH_CASES = {
@@ -371,7 +375,7 @@ def test_arithmetic_builtin():
     for want, cases in ARITH_CASES.items():
         for s in cases:
             assert earley_accepts(g, s) is want, s
-    check_agreement(text, g, ARITH_CASES[True] + ARITH_CASES[False])
+    check_agreement(text, ARITH_CASES[True] + ARITH_CASES[False])
     fuzz_agreement(text, g, n=20, depth=7, alphabet=" ()+-*/.0123456789eEx_", lexers=("dynamic", "dynamic_complete"))
 
 
@@ -404,7 +408,7 @@ def test_sql_builtin_hand_written():
     for want, cases in SQL_CASES.items():
         for s in cases:
             assert earley_accepts(g, s) is want, s
-    check_agreement(text, g, SQL_CASES[True] + SQL_CASES[False])
+    check_agreement(text, SQL_CASES[True] + SQL_CASES[False])
 
 
 def test_sql_builtin_random():
@@ -439,7 +443,7 @@ def test_minilang_builtin():
     for want, cases in MINI_CASES.items():
         for s in cases:
             assert earley_accepts(g, s) is want, s
-    check_agreement(text, g, MINI_CASES[True] + MINI_CASES[False])
+    check_agreement(text, MINI_CASES[True] + MINI_CASES[False])
     fuzz_agreement(text, g, n=15, depth=7, alphabet=' (){};,=+-*/!<>&|"\\\nafnletx01', seed=4,
                    lexers=("dynamic", "dynamic_complete"))
 
@@ -529,13 +533,15 @@ FEATURES = {
 @pytest.mark.parametrize("name", sorted(FEATURES))
 def test_feature_hand_written(name):
     text, pos, neg = FEATURES[name]
-    g = lark_to_ir(text)
+    # the hand-written cases are written for the character-level (dynamic_complete) reading
+    g = lark_to_ir(text, lexer="dynamic_complete")
     assert_well_formed(g)
+    assert_well_formed(lark_to_ir(text))
     for s in pos:
         assert earley_accepts(g, s), s
     for s in neg:
         assert not earley_accepts(g, s), s
-    check_agreement(text, g, pos + neg, lexers=("dynamic_complete",))
+    check_agreement(text, pos + neg, lexers=("dynamic", "dynamic_complete"))
 
 
 @pytest.mark.parametrize("name", sorted(FEATURES))
@@ -579,7 +585,7 @@ def test_local_import_override_extend(tmp_path):
         assert earley_accepts(g, s), s
     for s in neg:
         assert not earley_accepts(g, s), s
-    check_agreement(text, g, pos + neg, import_paths=paths, lexers=("dynamic_complete",))
+    check_agreement(text, pos + neg, import_paths=paths, lexers=("dynamic_complete",))
     fuzz_agreement(text, g, n=10, depth=6, alphabet="ABz019! e", import_paths=paths)
 
 
@@ -588,7 +594,7 @@ def test_namespaced_import_of_rules(tmp_path):
     text = 'start: pair+\n%import lib.pair\n%ignore " "\n'
     g = lark_to_ir(text, import_paths=[str(tmp_path)])
     assert_well_formed(g)
-    check_agreement(text, g, ["1,2", "1,2 3,4", "1,", ""], import_paths=(str(tmp_path),))
+    check_agreement(text, ["1,2", "1,2 3,4", "1,", ""], import_paths=(str(tmp_path),))
 
 
 def test_declare_and_errors():
@@ -643,7 +649,7 @@ def test_lexer_equivalents_for_common_lazy_terminals():
         assert not (isinstance(e, Regex) and "(?<" in e.pattern)
     samples = ['"a"', '"a\\"b"', '"\\\\"', '"a""b"', "/**/", "/* a */", "/* a */ */", "/***/", "'x\\''",
                "'a\"b'", '"\\"', "/*/", '"a\nb"', "/* \n */", '"\\\\\\"', "'\\\\'", "/**/*/"]
-    check_agreement(text, g, samples, lexers=("dynamic", "dynamic_complete"))
+    check_agreement(text, samples, lexers=("dynamic", "dynamic_complete"))
     fuzz_agreement(text, g, n=20, depth=6, alphabet="\"'\\/*ab\n ", seed=9, lexers=("dynamic",))
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import structgen
+import structgen.automata.compiled as C
 from structgen.errors import GrammarError, LimitExceeded, RegexSyntaxError, UnsupportedRegex
 from structgen.grammar.builtin import load_builtin_grammar
 from structgen.grammar.ir import Grammar, Ref, alt, lit, seq
@@ -184,9 +185,25 @@ def test_string_slice_is_used_and_exact(toy_bpe_vocab):
     m = cg.matcher()
     assert m.accept_string('"ab')
     (state, _), = m._configs
-    assert cg.state_mask(state).contains_slice
+    assert cg.state_mask(state).slice_k == C.FULL_SLICE
     got = set(m.allowed_token_ids().tolist())
     assert got == brute_force_mask(oracle_for(g), b'"ab', toy_bpe_vocab)
+
+
+@pytest.mark.parametrize("pattern", [r'"[^"\\\x00-\x1f]{2,12}"', r'"[^"\\\x00-\x1f]{0,40}"x?'])
+def test_bounded_string_slice_is_exact(pattern, small_vocab):
+    """A maxLength-style string takes the slice strings of at most k characters in one go; the
+    masks along random walks (multi-byte characters included) still equal the oracle's."""
+    from structgen.grammar.ir import Grammar, Regex
+    from tests.test_engine_oracle import _walk_and_compare
+
+    g = Grammar({"start": Regex(pattern)})
+    cg = structgen.compile_grammar(g, small_vocab, precompute_budget_s=0, cache=False)
+    m = cg.matcher()
+    assert m.accept_string('"ab')
+    (state, _), = m._configs
+    assert 2 <= cg.state_mask(state).slice_k < C.FULL_SLICE
+    _walk_and_compare(g, small_vocab, seed=3, walks=4, steps=16, precompute_budget_s=0, cache=False)
 
 
 def test_exit_heavy_states_use_full_walk_and_stay_exact(toy_bpe_vocab, monkeypatch):

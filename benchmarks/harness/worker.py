@@ -13,6 +13,12 @@ for all engines: compile (timed); for each instance: `json.dumps(data, ensure_as
 tokenize with the shared BPE, then per token: time `fill_mask` (one sample, valid
 instances only), check the token is allowed, accept it; at the end one more (timed) mask
 must allow EOS.
+
+With `--task generate` (JSONSchemaBench) the worker also loads a language model and each case
+is: compile (timed), then one greedy output through the shared decode loop of
+`generation.py`, validated with jsonschema. After the compile it writes a progress line
+(`{"progress": true, "phase": "generate", "compile_ms": ...}`); the parent then applies the
+generation time limit (`phase_timeouts`) and keeps the compile time if generation times out.
 """
 from __future__ import annotations
 
@@ -155,7 +161,10 @@ def worker_main(argv=None) -> int:
     ap.add_argument("engine")
     ap.add_argument("--mem-mb", type=int, default=0, help="address-space headroom over the warmed-up worker")
     ap.add_argument("--vocab", default="llama3")
+    ap.add_argument("--task", choices=("walk", "generate"), default="walk")
+    ap.add_argument("--task-opts", default="{}", help="JSON options of the task (generate: model, max_new_tokens, ...)")
     args = ap.parse_args(argv)
+    task_opts = json.loads(args.task_opts)
     # Protocol on the original stdout; anything engines print goes to stderr.
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
@@ -165,11 +174,24 @@ def worker_main(argv=None) -> int:
     vocab = SharedVocab(args.vocab)
     engine = make_engine(args.engine, vocab)
     bitmask = new_bitmask(vocab)
-    hello = {"ready": True, "info": engine.info(), "init_s": round(time.perf_counter() - t0, 3)}
-    warm = measure_case(engine, vocab, {"schema": WARMUP_SCHEMA, "tests": [{"data": WARMUP_DATA, "valid": True}]},
-                        bitmask)
-    if warm["status"] != "ok" or not all(t["accepted"] for t in warm.get("tests", [])):
-        hello["warmup"] = {k: warm.get(k) for k in ("status", "error_type", "error", "tests")}
+    lm = None
+    if args.task == "generate":
+        from benchmarks.harness import generation
+
+        lm_opts = {k: v for k, v in task_opts.items() if k in ("threads",)}
+        lm = generation.make_lm(task_opts.get("model", "smollm2"), vocab, **lm_opts)
+    hello = {"ready": True, "info": engine.info(), "init_s": round(time.perf_counter() - t0, 3),
+             "tokenizer": vocab.name, "task": args.task}
+    if lm is not None:
+        warm = generation.measure_generation(engine, vocab, lm, generation.warmup_case(), bitmask,
+                                             {**task_opts, "max_new_tokens": 8, "max_prompt_tokens": 0})
+        if warm["status"] != "ok":
+            hello["warmup"] = {k: warm.get(k) for k in ("status", "error_type", "error")}
+    else:
+        warm = measure_case(engine, vocab, {"schema": WARMUP_SCHEMA, "tests": [{"data": WARMUP_DATA, "valid": True}]},
+                            bitmask)
+        if warm["status"] != "ok" or not all(t["accepted"] for t in warm.get("tests", [])):
+            hello["warmup"] = {k: warm.get(k) for k in ("status", "error_type", "error", "tests")}
     if args.mem_mb > 0:
         import resource
 
@@ -182,7 +204,13 @@ def worker_main(argv=None) -> int:
             continue
         case = json.loads(line)
         t1 = time.perf_counter()
-        rec = measure_case(engine, vocab, case, bitmask)
+        if lm is not None:
+            def progress(d):
+                proto.write(json.dumps({"progress": True, **d}) + "\n")
+
+            rec = generation.measure_generation(engine, vocab, lm, case, bitmask, task_opts, progress)
+        else:
+            rec = measure_case(engine, vocab, case, bitmask)
         rec["wall_s"] = round(time.perf_counter() - t1, 4)
         proto.write(json.dumps(rec) + "\n")
     return 0
@@ -194,8 +222,14 @@ class WorkerRunner:
     """Runs cases for one engine spec in a worker subprocess, restarting it as needed."""
 
     def __init__(self, spec: str, *, timeout_s: float = 120.0, mem_mb: int = 8192, recycle: int = 500,
-                 startup_timeout_s: float = 600.0, vocab: str = "llama3"):
+                 startup_timeout_s: float = 600.0, vocab: str = "llama3", task: str = "walk",
+                 task_opts: dict | None = None, phase_timeouts: dict | None = None):
+        """`phase_timeouts`: per-phase limits that replace `timeout_s` after a progress line
+        naming that phase (e.g. `{"generate": 120}`); `timeout_s` limits the first phase."""
         self.spec = spec
+        self.task = task
+        self.task_opts = dict(task_opts or {})
+        self.phase_timeouts = dict(phase_timeouts or {})
         self.timeout_s = timeout_s
         self.mem_mb = mem_mb
         self.recycle = recycle
@@ -205,6 +239,7 @@ class WorkerRunner:
         self.served = 0
         self.hello: dict | None = None
         self._stderr = None
+        self._pending = b""
 
     # -- process management
     def _start(self) -> None:
@@ -217,9 +252,12 @@ class WorkerRunner:
         env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
         cmd = [sys.executable, "-m", "benchmarks.harness.worker", self.spec, "--mem-mb", str(self.mem_mb),
                "--vocab", self.vocab]
+        if self.task != "walk":
+            cmd += ["--task", self.task, "--task-opts", json.dumps(self.task_opts)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
                                      cwd=REPO_ROOT, env=env, start_new_session=True)
         self.served = 0
+        self._pending = b""
         line = self._read_line(self.startup_timeout_s)
         if line is None:
             why = self._death_note()
@@ -228,11 +266,15 @@ class WorkerRunner:
         self.hello = json.loads(line)
 
     def _read_line(self, timeout: float) -> bytes | None:
+        """The worker's next protocol line (bytes up to and including the newline), or None."""
         assert self.proc is not None and self.proc.stdout is not None
         deadline = time.monotonic() + timeout
-        buf = b""
         fd = self.proc.stdout.fileno()
         while True:
+            nl = self._pending.find(b"\n")
+            if nl >= 0:  # a line already read (several may arrive in one chunk)
+                line, self._pending = self._pending[:nl + 1], self._pending[nl + 1:]
+                return line
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
@@ -248,9 +290,7 @@ class WorkerRunner:
                 except subprocess.TimeoutExpired:
                     pass
                 return None
-            buf += chunk
-            if buf.endswith(b"\n"):
-                return buf
+            self._pending += chunk
 
     def _stderr_tail(self, n: int = 1500) -> str:
         if self._stderr is None:
@@ -325,10 +365,21 @@ class WorkerRunner:
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             pass
-        line = self._read_line(self.timeout_s)
+        limit = self.timeout_s
+        progress: dict = {}
+        while True:
+            line = self._read_line(limit)
+            if line is None:
+                break
+            rec = json.loads(line)
+            if rec.get("progress"):  # a phase finished: its data is kept, the next phase gets its own limit
+                rec.pop("progress")
+                progress.update(rec)
+                limit = float(self.phase_timeouts.get(rec.get("phase"), self.timeout_s))
+                continue
+            break
         self.served += 1
         if line is not None:
-            rec = json.loads(line)
             if rec.get("status") == "oom":  # the allocator failed inside the worker: start afresh
                 self._kill()
             return rec
@@ -337,14 +388,15 @@ class WorkerRunner:
         note = self._death_note() if died else ""
         self._kill()
         if not died:
-            return {"status": "timeout", "error": f"no result within {self.timeout_s:g} s", "wall_s": round(elapsed, 3)}
+            return {"status": "timeout", "error": f"no result within {limit:g} s", "wall_s": round(elapsed, 3),
+                    **progress}
         status = "oom" if any(s in note for s in ("memory allocation", "bad_alloc", "MemoryError",
                                                     "out of memory", "Cannot allocate")) else "crash"
         if retry and not fresh:  # a worker that served earlier cases may have been worn down: retry once
             rec = self.run(case, retry=False)
             rec.setdefault("retried", True)
             return rec
-        return {"status": status, "error": _short(note), "wall_s": round(elapsed, 3)}
+        return {"status": status, "error": _short(note), "wall_s": round(elapsed, 3), **progress}
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ a mask is one cached row.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from structgen.automata import kernels as K
-from structgen.automata.slices import contains_slice, json_string_slice
+from structgen.automata.slices import BOUNDED_MAX, bounded_contains, contains_slice, json_string_slice
 from structgen.automata.tables import PDATables, build_tables
 from structgen.errors import LimitExceeded
 from structgen.grammar.ir import Grammar, Regex
@@ -27,13 +28,16 @@ DEFAULT_MAX_STATES = 200_000
 DEFAULT_FUEL = 4096
 DEFAULT_MASK_CACHE_BYTES = 256 << 20
 MAX_EXITS = 1024  # beyond this, a state's context-dependent tokens are found by one full walk
+LARK_PRECOMPUTE_BUDGET_S = 2.0
+FULL_SLICE = 1 << 30
 
 
 @dataclass
 class StateMask:
     accept: np.ndarray         # uint32[W] (incomplete when exits is None: not used then)
     exits: np.ndarray | None   # int32[k] trie nodes reachable only after the frame ends; None = too many
-    contains_slice: bool = False
+    slice_k: int = -1          # the state takes every slice string of <= slice_k chars (FULL_SLICE: all)
+    exits_id: int = -1         # interned id of `exits` (keys the parent frame's continuation rows)
 
 
 class CompiledGrammar:
@@ -50,23 +54,34 @@ class CompiledGrammar:
         self._trans = np.ascontiguousarray(t.trans)
         self._final = np.ascontiguousarray(t.final)
         self._start_ok, self._nullable = _start_sets(t)
+        self._nullable_list = self._nullable.tolist()
         self._follow = _follow_sets(t, self._start_ok, self._nullable)
+        # The kernels test "may state s end its frame before class c" as rfollow[rule_of[s], c].
+        # Greedy rules make that a per-state question: pass the per-state table with an
+        # identity rule_of.
+        if t.pop_blocked is None:
+            self._pop_rule_of, self._pop_ok = t.rule_of, self._follow
+        else:
+            self._pop_rule_of = np.arange(t.n_states, dtype=np.int32)
+            self._pop_ok = np.ascontiguousarray(self._follow[t.rule_of] & ~t.pop_blocked)
         self._all_follow = np.ones(t.n_classes, dtype=np.bool_)
+        self._plain = K.plain_moves(self._trans, self._final, t.call_ptr, self._pop_ok[self._pop_rule_of])
         trie = vocab.trie
         self._trie = trie
         self._W = vocab.n_words
-        self._max_depth = int(trie.depth.max()) if trie.n_nodes else 0
+        self._max_depth, self._root_children = _trie_info(vocab)
         self._lock = threading.Lock()
-        self._state_cache: OrderedDict[int, StateMask] = OrderedDict()
+        self._state_cache: OrderedDict[object, StateMask] = OrderedDict()  # state or (state, exits id)
+        self._exit_ids: dict[bytes, int] = {}
         self._max_cached = max(64, mask_cache_bytes // max(1, self._W * 4))
         self._cfg_cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._empty_skip = np.zeros(0, dtype=np.int8)
         self._dfa_only = not t.has_calls
-        # Python lists for the byte-by-byte fast path of call-free grammars
-        self._trans_list = t.trans.tolist() if self._dfa_only else None
+        # rows as Python lists, made on first use, for the byte-by-byte fast path of call-free
+        # grammars (converting the whole table up front cost as much as compiling a small schema)
+        self._trans_rows: dict[int, list[int]] = {}
         self._cls_list = t.byte_class.tolist()
         self._eos = vocab.eos_array
-        self._root_children = _root_children(trie)
         self._scratch = threading.local()
         self.walk_stats = np.zeros(4, dtype=np.int64)  # multi-configuration steps, of which memoized
         self._slice = json_string_slice(vocab) if use_slices else None
@@ -85,25 +100,68 @@ class CompiledGrammar:
     def _kargs(self):
         t = self.tables
         return (self._trans, self._final, t.call_ptr, t.call_target, t.call_ret, self._start_ok, self._nullable,
-                t.rule_of, self._follow)
+                self._pop_rule_of, self._pop_ok)
 
     def precompute(self, budget_s: float) -> int:
-        """Fill the per-state mask cache ahead of time, within a time budget. Returns states done."""
+        """Fill the mask caches ahead of time, within a time budget: every state's row first,
+        then the continuation rows of every (return state, exits) pair a stack can produce,
+        one call-graph level at a time. The walks release the GIL, so rows are computed on
+        several threads. Returns the rows computed (the rest are left to first use)."""
         import time
+        from concurrent.futures import ThreadPoolExecutor
 
         deadline = time.perf_counter() + budget_s
-        done = 0
-        for s in range(self.tables.n_states):
-            if time.perf_counter() > deadline or len(self._state_cache) >= self._max_cached:
-                break
-            self.state_mask(s)
-            done += 1
+        t = self.tables
+
+        def room() -> bool:
+            return time.perf_counter() < deadline and len(self._state_cache) < self._max_cached
+
+        def row(s: int):
+            return self.state_mask(s) if room() else None
+
+        def cont(job):
+            r, sm = job
+            return self.continuation_mask(r, sm) if room() else None
+
+        workers = max(1, min(4, os.cpu_count() or 1))
+        with ThreadPoolExecutor(workers) as pool:
+            rows: list[StateMask | None] = [None] * t.n_states
+            chunk = 16 * workers  # submit a little at a time: a big grammar has far more states
+            for lo in range(0, t.n_states, chunk):  # than a small budget covers
+                if not room():
+                    break
+                rows[lo:lo + chunk] = pool.map(row, range(lo, min(lo + chunk, t.n_states)))
+            done = sum(sm is not None for sm in rows)
+            if not room() or not t.has_calls:
+                return done
+            returns: dict[int, list[int]] = {}  # rule -> the states its callers return to
+            for tgt, ret in sorted(set(zip(t.rule_of[t.call_target].tolist(), t.call_ret.tolist()))):
+                returns.setdefault(tgt, []).append(ret)
+            level = [(sm, int(t.rule_of[s])) for s, sm in enumerate(rows)
+                     if sm is not None and sm.exits is not None and len(sm.exits)]
+            seen: set[tuple[int, int]] = set()
+            while level and room():
+                jobs = []
+                for sm, rule in level:
+                    for r in returns.get(rule, ()):
+                        if (r, sm.exits_id) not in seen:
+                            seen.add((r, sm.exits_id))
+                            jobs.append((r, sm))
+                subs: list[StateMask | None] = []
+                for lo in range(0, len(jobs), chunk):
+                    if not room():
+                        break
+                    subs += pool.map(cont, jobs[lo:lo + chunk])
+                subs += [None] * (len(jobs) - len(subs))
+                done += sum(sub is not None for sub in subs)
+                level = [(sub, int(t.rule_of[r])) for (r, _), sub in zip(jobs, subs)
+                         if sub is not None and sub.exits is not None and len(sub.exits)]
         return done
 
     def _wargs(self):
         t = self.tables
         return (self._trans, t.byte_class, self._final, t.call_ptr, t.call_target, t.call_ret,
-                self._start_ok, self._nullable, t.rule_of, self._follow)
+                self._start_ok, self._nullable, self._pop_rule_of, self._pop_ok)
 
     def state_mask(self, s: int) -> StateMask:
         """Context-independent accepted tokens of stack-top state s, plus its exit nodes."""
@@ -116,13 +174,7 @@ class CompiledGrammar:
         root_only = not t.rule_called[t.rule_of[s]]
         init_s = np.array([s], dtype=np.int32)
         init_p = np.array([K.BOTTOM if root_only else K.FRAME], dtype=np.int32)
-        sl = self._slice
-        if sl is not None and contains_slice(self._trans, t.byte_class, s, sl.trans, sl.start):
-            mask = sl.token_mask.copy()
-            skip = sl.skip_node
-        else:
-            mask = np.zeros(self._W, dtype=np.uint32)
-            skip = self._empty_skip
+        mask, skip, slice_k = self._slice_start(s)
         sc = self._get_scratch()
         n_exits, flags = self._walk(init_s, init_p, ([], []), self._root_children, mask, sc.exits, skip,
                                     self._follow[t.rule_of[s]])
@@ -130,12 +182,61 @@ class CompiledGrammar:
         if flags & K.FLAG_FUEL:
             raise LimitExceeded(f"mask computation for state {s} exceeded its fuel ({self.fuel}); "
                                 "the grammar is too ambiguous")
-        sm = StateMask(mask, sm_exits, skip is not self._empty_skip)
+        sm = StateMask(mask, sm_exits, slice_k, self._exits_id(sm_exits))
+        self._cache_put(s, sm)
+        return sm
+
+    def _slice_start(self, s: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """(initial mask, skip nodes, slice_k) for state s's walk: the JSON-string-body slice
+        when s takes all of it, the bounded slice of k characters when s takes every string of
+        up to k characters (a maxLength string), else nothing."""
+        sl = self._slice
+        if sl is not None:
+            t = self.tables
+            if contains_slice(self._trans, t.byte_class, s, sl.trans, sl.start):
+                return sl.token_mask.copy(), sl.skip_node, FULL_SLICE
+            k = bounded_contains(self._trans, t.byte_class, s, sl.trans, sl.start, BOUNDED_MAX)
+            if k >= 2:
+                mask, skip = sl.bounded(k)
+                return mask.copy(), skip, k
+        return np.zeros(self._W, dtype=np.uint32), self._empty_skip, -1
+
+    def continuation_mask(self, r: int, sm: StateMask) -> StateMask:
+        """Tokens under `sm.exits` that return state r's frame accepts, plus where r's frame
+        ends in turn. Depends on (r, exits) only, so it is cached like a state's row: a stack
+        costs one cached row per frame instead of a walk with the real stack."""
+        key = (r, sm.exits_id)
+        hit = self._state_cache.get(key)
+        if hit is not None:
+            self._state_cache.move_to_end(key)
+            return hit
+        mask = np.zeros(self._W, dtype=np.uint32)
+        sc = self._get_scratch()
+        n_exits, flags = self._walk(np.array([r], dtype=np.int32), np.array([K.FRAME], dtype=np.int32), ([], []),
+                                    sm.exits, mask, sc.exits, self._empty_skip,
+                                    self._follow[self.tables.rule_of[r]])
+        if flags & K.FLAG_FUEL:
+            raise LimitExceeded("mask computation exceeded its fuel; the grammar is too ambiguous")
+        exits = None if flags & K.FLAG_EXITS_FULL else sc.exits[:n_exits].copy()
+        out = StateMask(mask, exits, -1, self._exits_id(exits))
+        self._cache_put(key, out)
+        return out
+
+    def _exits_id(self, exits: np.ndarray | None) -> int:
+        if exits is None or not len(exits):
+            return -1
+        key = exits.tobytes()
         with self._lock:
-            self._state_cache[s] = sm
+            eid = self._exit_ids.get(key)
+            if eid is None:
+                eid = self._exit_ids[key] = len(self._exit_ids)
+        return eid
+
+    def _cache_put(self, key, sm: StateMask) -> None:
+        with self._lock:
+            self._state_cache[key] = sm
             while len(self._state_cache) > self._max_cached:
                 self._state_cache.popitem(last=False)
-        return sm
 
     def configs_mask(self, configs: tuple) -> np.ndarray:
         """Exact mask (uint32[W], EOS included) for a configuration set ((state, stack), ...)."""
@@ -160,14 +261,23 @@ class CompiledGrammar:
         if any(sm.exits is None for sm in sms):
             return self._full_walk(configs, sms)
         mask = np.zeros(self._W, dtype=np.uint32)
-        parents: set[tuple] = set()
+        done: set[tuple] = set()
         for sm, (s, stack) in zip(sms, configs):
             K.or_rows(mask, sm.accept)
-            if stack and len(sm.exits):
-                key = (s, stack[-1], stack[:-1])
-                if key not in parents:
-                    parents.add(key)
-                    self._walk_exits(mask, sm.exits, stack)
+            d = len(stack)
+            # follow the exits up the stack, one cached continuation row per frame
+            while d and len(sm.exits):
+                key = (stack[d - 1], sm.exits_id, stack[:d - 1])
+                if key in done:
+                    break
+                done.add(key)
+                sub = self.continuation_mask(stack[d - 1], sm)
+                K.or_rows(mask, sub.accept)
+                if sub.exits is None:  # too many to cache: walk the rest with the real stack
+                    self._walk_exits(mask, sm.exits, stack[:d])
+                    break
+                sm = sub
+                d -= 1
         return mask
 
     def _set_eos(self, mask: np.ndarray, configs) -> None:
@@ -226,7 +336,7 @@ class CompiledGrammar:
             ar[:n] = nodes[0]
             ap[:n] = nodes[1]
             ah = np.full(_pow2(2 * cap + 2), -1, dtype=np.int32) if self.tables.has_calls else sc.no_hash
-            n_exits, flags = K.walk_trie(*self._wargs(), follow_row,
+            n_exits, flags = K.walk_trie(*self._wargs(), follow_row, self._plain,
                                          trie.byte, trie.subtree_end, trie.tok_start, trie.tok_ids,
                                          init_s, init_p, len(init_s), roots,
                                          ar, ap, ah, n, mask, exits, self.fuel, skip,
@@ -241,9 +351,13 @@ class CompiledGrammar:
         """One trie walk from the real stacks (no precomputed rows): for exit-heavy states."""
         trie = self._trie
         sc = self._get_scratch()
-        sl = self._slice
-        if sl is not None and any(sm.contains_slice for sm in sms):
-            mask, skip = sl.token_mask.copy(), sl.skip_node
+        # the configurations' union holds the widest slice any of them takes
+        best = max(sms, key=lambda sm: sm.slice_k)
+        if best.slice_k == FULL_SLICE:
+            mask, skip = self._slice.token_mask.copy(), self._slice.skip_node
+        elif best.slice_k >= 0:
+            mask, skip = self._slice.bounded(best.slice_k)
+            mask = mask.copy()
         else:
             mask, skip = np.zeros(self._W, dtype=np.uint32), self._empty_skip
         init_s, init_p, nodes = _stacks_to_arena(configs)
@@ -264,17 +378,21 @@ class CompiledGrammar:
     def can_end(self, configs) -> bool:
         if self._dfa_only:
             return bool(self._final[configs[0][0]])
-        cs, cp, arena, n = self._load(configs, extra=256)
-        flags = K.end_flags(*self._kargs(), cs, cp, len(cs), *arena, n, self.fuel)
-        return bool(flags & K.FLAG_END)
+        # A frame can end without input iff its state is nullable (the fixpoint of _start_sets,
+        # exact on live tables); the input can end iff every frame on the stack can.
+        nullable = self._nullable_list
+        return any(nullable[s] and all(nullable[r] for r in stack) for s, stack in configs)
 
     def advance(self, configs, data: bytes):
         """Configurations after consuming `data` (empty tuple = rejected)."""
         if self._dfa_only:
             s = configs[0][0]
-            tr, cl = self._trans_list, self._cls_list
+            rows, cl = self._trans_rows, self._cls_list
             for b in data:
-                s = tr[s][cl[b]]
+                row = rows.get(s)
+                if row is None:
+                    row = rows[s] = self._trans[s].tolist()
+                s = row[cl[b]]
                 if s < 0:
                     return ()
             return ((s, ()),)
@@ -347,6 +465,16 @@ def _pow2(n: int) -> int:
     return 1 << max(4, (n - 1).bit_length())
 
 
+def _trie_info(vocab) -> tuple[int, np.ndarray]:
+    """(maximum token depth, root children) of the vocabulary's trie, computed once per vocabulary."""
+    cache = vocab.__dict__.setdefault("_structgen_trie_info", {})
+    got = cache.get("info")
+    if got is None:
+        trie = vocab.trie
+        got = cache["info"] = (int(trie.depth.max()) if trie.n_nodes else 0, _root_children(trie))
+    return got
+
+
 def _root_children(trie) -> np.ndarray:
     out = []
     n = 1
@@ -354,6 +482,40 @@ def _root_children(trie) -> np.ndarray:
         out.append(n)
         n = int(trie.subtree_end[n])
     return np.array(out, dtype=np.int32)
+
+
+def _longest_match_dead_ends(t: PDATables, start_ok, nullable, follow) -> list[str]:
+    """Warnings for greedy rules that, at some call site, can only be followed by bytes that
+    extend them (`INT INT` with nothing ignored between): once such a match is reached, only the
+    end of the input lets it end, so masks there allow prefixes that cannot complete."""
+    if t.pop_blocked is None:
+        return []
+    out = []
+    callee_rule = t.rule_of[t.call_target]
+    for g in sorted(set(t.rule_of[t.pop_blocked.any(axis=1)].tolist())):
+        states = np.flatnonzero(t.rule_of == g)
+        finals = [int(f) for f in states if t.final[f]]
+        reach = {}
+        for f in finals:  # finals reachable from f inside the rule (f included)
+            seen, todo = {f}, [f]
+            while todo:
+                q = todo.pop()
+                for nxt in t.trans[q][t.trans[q] >= 0].tolist():
+                    if nxt not in seen:
+                        seen.add(nxt)
+                        todo.append(nxt)
+            reach[f] = [q for q in seen if t.final[q]]
+        for r in sorted(set(t.call_ret[callee_rule == g].tolist())):
+            if nullable[r]:
+                continue  # the caller may end here (perhaps the whole input): not provably stuck
+            nxt = start_ok[r]
+            stuck = [f for f in finals if all(not (nxt & ~t.pop_blocked[q]).any() for q in reach[f])]
+            if stuck:
+                out.append(f"rule {t.rule_names[g]!r}: where {t.rule_names[t.rule_of[r]]!r} uses it, every byte "
+                           "that may follow also extends the match (longest match), so it can only end at "
+                           "the end of the input")
+                break
+    return out
 
 
 def _follow_sets(t: PDATables, start_ok: np.ndarray, nullable: np.ndarray) -> np.ndarray:
@@ -403,6 +565,7 @@ _COMPILE_CACHE_SIZE = 64
 def _grammar_key(g: Grammar) -> str:
     h = hashlib.blake2b(digest_size=16)
     h.update(g.start.encode())
+    h.update(repr((sorted(g.greedy), sorted(g.frames))).encode())
     for name in sorted(g.rules):
         h.update(name.encode() + b"\x00" + repr(g.rules[name]).encode() + b"\x01")
     return h.hexdigest()
@@ -417,6 +580,7 @@ def compile_grammar(grammar: Grammar, vocab: Vocabulary, *, max_states: int = DE
     computed on first use). 0 gives the fastest compile; a small budget removes most first-use
     latency for regexes and small grammars.
     """
+    _warm_mask_kernels()
     key = (_grammar_key(grammar), vocab.fingerprint, max_states, fuel)
     if cache:
         hit = _COMPILE_CACHE.get(key)
@@ -424,8 +588,9 @@ def compile_grammar(grammar: Grammar, vocab: Vocabulary, *, max_states: int = DE
             _COMPILE_CACHE.move_to_end(key)
             return hit
     rules, start = prepare(grammar)
-    tables = build_tables(rules, start, max_states=max_states)
+    tables = build_tables(rules, start, max_states=max_states, greedy=frozenset(grammar.greedy) & set(rules))
     cg = CompiledGrammar(tables, vocab, fuel=fuel)
+    cg.warnings += _longest_match_dead_ends(tables, cg._start_ok, cg._nullable, cg._follow)
     if precompute_budget_s > 0:
         cg.precompute(precompute_budget_s)
     if cache:
@@ -433,6 +598,29 @@ def compile_grammar(grammar: Grammar, vocab: Vocabulary, *, max_states: int = DE
         while len(_COMPILE_CACHE) > _COMPILE_CACHE_SIZE:
             _COMPILE_CACHE.popitem(last=False)
     return cg
+
+
+_WARM: list[bool] = []
+
+
+def _warm_mask_kernels() -> None:
+    """Load every mask kernel from numba's cache once per process (tens of ms the first time),
+    so a program's first masks are not the ones that pay for it."""
+    if _WARM:
+        return
+    _WARM.append(True)
+    from structgen.grammar.ir import Ref, lit, repeat, seq
+
+    g = Grammar({"start": seq(lit("("), repeat(Ref("start"), 0, 1), lit(")"))}, "start")
+    vocab = Vocabulary.from_token_bytes([b"(", b")", b"()", b"x", None], eos_token_ids=[4])
+    cg = compile_grammar(g, vocab, cache=False, precompute_budget_s=0)
+    m = cg.matcher()
+    for tok in (0, 0, 1):
+        m.next_token_mask()
+        m.accept_token(tok)
+    m.next_token_mask()  # "(()": the inner frame may end: exits and continuation rows
+    m.is_accepting()
+    m.rollback(1)
 
 
 def compile_regex(pattern: str, vocab: Vocabulary, *, flags: str = "", max_states: int = DEFAULT_MAX_STATES,
@@ -443,7 +631,15 @@ def compile_regex(pattern: str, vocab: Vocabulary, *, flags: str = "", max_state
     return cg
 
 
-def compile_lark(text: str, vocab: Vocabulary, *, start: str = "start", import_paths=(), **kw) -> CompiledGrammar:
+def compile_lark(text: str, vocab: Vocabulary, *, start: str = "start", import_paths=(), lexer: str = "dynamic",
+                 **kw) -> CompiledGrammar:
+    """A Lark grammar; `lexer` as in Lark's Earley parser ("dynamic": terminals match longest-first,
+    Lark's default; "dynamic_complete": any match length).
+
+    Grammars get a larger default precompute budget than schemas (LARK_PRECOMPUTE_BUDGET_S): a
+    programming-language grammar has dense identifier rows and deep stacks whose rows cost
+    milliseconds each on first use, and is usually compiled once and reused."""
     from structgen.grammar.lark_frontend import lark_to_ir
 
-    return compile_grammar(lark_to_ir(text, start=start, import_paths=list(import_paths)), vocab, **kw)
+    kw.setdefault("precompute_budget_s", LARK_PRECOMPUTE_BUDGET_S)
+    return compile_grammar(lark_to_ir(text, start=start, import_paths=list(import_paths), lexer=lexer), vocab, **kw)

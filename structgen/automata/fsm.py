@@ -51,9 +51,14 @@ class NFA:
         self._n_embeds = 0
         # (has Ref, size) per node id; shared with the NFAs of nested sub-expressions built
         # while this one is being built (the nodes stay alive meanwhile, so ids are stable)
-        self._info: dict[int, tuple[bool, int]] = _ctx().info[-1][0] if _ctx().info else {}
-        self._frag_memo: dict[int, Fragment] = _ctx().info[-1][1] if _ctx().info else {}
+        outer = _ctx().info[-1] if _ctx().info else None
+        self._info: dict[int, tuple[bool, int, int]] = outer[0] if outer else {}
+        self._frag_memo: dict[int, Fragment] = outer[1] if outer else {}
+        # structural hash -> number of parent nodes referring to it (repetition inside the build)
+        self._uses: dict[int, int] = outer[2] if outer else {}
         self.pending: dict[int, tuple] = {}
+        self._tail: dict[tuple[int, int], int] = {}  # (node id, continuation state) -> entry state
+        self._built: set[int] = set()  # shared nodes already expanded once in this NFA
 
     def _limit(self) -> None:
         raise LimitExceeded(f"automaton exceeds {self.max_states} NFA states; raise max_states or simplify the constraint")
@@ -72,9 +77,10 @@ class NFA:
         return base
 
     def _analyze(self, root: Expr) -> None:
-        """(has a Ref, IR size, structural hash) for every node of root, memoized by identity
-        (IR hashes are not cached by the dataclasses: hashing big sub-trees repeatedly was a
-        large share of compile time)."""
+        """(has a Ref, expanded size, structural hash, node) for every node of root, memoized by
+        identity (IR hashes are not cached by the dataclasses: hashing big sub-trees repeatedly was
+        a large share of compile time; the node is kept so that its id stays its own). The size
+        counts a bounded repetition's copies: it estimates the Thompson NFA."""
         info = self._info
         stack = [(root, False)]
         while stack:
@@ -88,18 +94,25 @@ class NFA:
                 stack.extend((x, False) for x in kids if id(x) not in info)
                 continue
             if not kids:
-                info[k] = (isinstance(e, Ref), 1 + (len(e.value) if isinstance(e, Lit) else 0), hash(e))
+                info[k] = (isinstance(e, Ref), _LEAF_SIZE.get(type(e), 1) + (len(e.value) if isinstance(e, Lit) else 0),
+                           hash(e), e)
                 continue
             has_ref = False
             size = 1
             hs = []
+            uses = self._uses
             for x in kids:
-                hr, sz, h = info[id(x)]
+                hr, sz, h, _ = info[id(x)]
                 has_ref = has_ref or hr
                 size += sz
                 hs.append(h)
-            extra = (e.min, e.max) if isinstance(e, Repeat) else None
-            info[k] = (has_ref, size, hash((type(e).__name__, extra, tuple(hs))))
+                uses[h] = uses.get(h, 0) + 1
+            if isinstance(e, Repeat):
+                extra = (e.min, e.max)
+                size = 1 + (size - 1) * max(1, e.min + (1 if e.max is None else e.max - e.min))
+            else:
+                extra = None
+            info[k] = (has_ref, size, hash((type(e).__name__, extra, tuple(hs))), e)
 
     def _hash(self, e: Expr) -> int:
         got = self._info.get(id(e))
@@ -121,6 +134,20 @@ class NFA:
             self._analyze(e)
             got = self._info[id(e)]
         return got[1]
+
+    def _fragment_worth(self, e: Expr) -> bool:
+        """Is a minimal DFA of sub-expression e worth building (and caching)? Only when e occurs
+        more than once in this build, is cached, or was met by an earlier build of this process:
+        a sub-expression used once would otherwise be determinized twice (alone, then again
+        inside its parent), at every level of nesting."""
+        h = self._hash(e)
+        if self._uses.get(h, 0) > 1 or id(e) in self._frag_memo or (h, self.dfa_max_states) in _FRAG_CACHE:
+            return True
+        n = _SEEN.get(h, 0)
+        if len(_SEEN) >= _SEEN_SIZE:
+            _SEEN.clear()
+        _SEEN[h] = n + 1
+        return n > 0
 
     def embed_fragment(self, frag: "Fragment", s: int, t: int) -> None:
         """Copy a fragment between s and t (materialized in bulk by `arrays`)."""
@@ -178,10 +205,11 @@ class NFA:
         Call-free sub-expressions that are large, repeated or character classes are compiled
         once to minimal DFAs (cached per process) and copied in: same language, far fewer
         NFA states for the subset construction to look at."""
-        stack = [(e, s, t)]
+        stack = [(e, s, t, False)]
         top = e if root else None
+        tail = self._tail
         while stack:
-            e, s, t = stack.pop()
+            e, s, t, raw = stack.pop()
             if isinstance(e, Lit):
                 cur = s
                 for i, b in enumerate(e.value):
@@ -202,32 +230,53 @@ class NFA:
                     self.e_t.append(t)
             elif isinstance(e, Chars):
                 if len(e.ranges) == 1 and e.ranges[0][0] == e.ranges[0][1] and not 0xD800 <= e.ranges[0][0] <= 0xDFFF:
-                    stack.append((Lit(chr(e.ranges[0][0]).encode("utf-8")), s, t))
+                    stack.append((Lit(chr(e.ranges[0][0]).encode("utf-8")), s, t, False))
                 else:
                     self.embed_fragment(self.fragment_of(e), s, t)
-            elif e is not top and isinstance(e, (Seq, Alt, Repeat)) and self._size(e) >= _FRAGMENT_MIN_SIZE:
-                self.embed_fragment(self.fragment_of(e), s, t)
+            elif (not raw and e is not top and isinstance(e, (Seq, Alt, Repeat))
+                  and self._size(e) >= _FRAGMENT_MIN_SIZE and self._fragment_worth(e)):
+                # A shared sub-expression: built once per continuation state t (later uses with
+                # the same t -- rule bodies in tail position, as the schema front end writes
+                # them -- just jump to its private entry state), otherwise a minimal DFA copy.
+                k = id(e)
+                entry = tail.get((k, t))
+                if entry is not None:
+                    self.eps_s.append(s)
+                    self.eps_t.append(entry)
+                elif (k in self._frag_memo or k in self._built or self._uses.get(self._hash(e), 0) < 2
+                      or (self._hash(e), self.dfa_max_states) in _FRAG_CACHE):
+                    self.embed_fragment(self.fragment_of(e), s, t)
+                else:
+                    self._built.add(k)
+                    entry = self.new()
+                    tail[(k, t)] = entry
+                    self.eps_s.append(s)
+                    self.eps_t.append(entry)
+                    stack.append((e, entry, t, True))
             elif isinstance(e, Seq):
                 cur = s
                 for i, x in enumerate(e.items):
                     nxt = t if i == len(e.items) - 1 else self.new()
-                    stack.append((x, cur, nxt))
+                    stack.append((x, cur, nxt, False))
                     cur = nxt
             elif isinstance(e, Alt):
                 for x in e.items:
-                    stack.append((x, s, t))
+                    stack.append((x, s, t, False))
             elif isinstance(e, Repeat):
                 cur = s
                 item = e.item
                 frag = None
-                if (e.min > 1 or e.max is None or e.max > 1) and not isinstance(item, (Lit, ByteRange, Ref)):
+                copies = e.min + (1 if e.max is None else e.max - e.min)
+                if not isinstance(item, (Lit, ByteRange, Ref)) and (
+                        copies > 1 or isinstance(item, Chars)
+                        or (self._size(item) >= _FRAGMENT_MIN_SIZE and self._fragment_worth(item))):
                     frag = self.fragment_of(item)
                 for _ in range(e.min):
                     nxt = self.new()
                     if frag is not None:
                         self.embed_fragment(frag, cur, nxt)
                     else:
-                        stack.append((item, cur, nxt))
+                        stack.append((item, cur, nxt, False))
                     cur = nxt
                 if e.max is None:
                     loop = self.new()
@@ -237,7 +286,7 @@ class NFA:
                     if frag is not None:
                         self.embed_fragment(frag, loop, back)
                     else:
-                        stack.append((item, loop, back))
+                        stack.append((item, loop, back, False))
                     self.eps_s += (back, loop)
                     self.eps_t += (loop, t)
                 else:
@@ -248,7 +297,7 @@ class NFA:
                         if frag is not None:
                             self.embed_fragment(frag, cur, nxt)
                         else:
-                            stack.append((item, cur, nxt))
+                            stack.append((item, cur, nxt, False))
                         cur = nxt
                     self.eps_s.append(cur)
                     self.eps_t.append(t)
@@ -305,10 +354,14 @@ class NFA:
 
 
 _FRAGMENT_MIN_SIZE = 24
+_LEAF_SIZE = {Chars: 2}  # a character class is a fragment copy (several states)
 # Process-wide cache of sub-expression fragments: (structural hash, DFA budget) -> [(expr, fragment)]
 _FRAG_CACHE: "OrderedDict[tuple, list]" = OrderedDict()
 _FRAG_CACHE_SIZE = 4096
 _FRAG_LOCK = threading.Lock()
+# structural hashes of sub-expressions met by earlier builds (the second meeting builds a fragment)
+_SEEN: dict[int, int] = {}
+_SEEN_SIZE = 1 << 17
 _TLS = threading.local()
 
 
@@ -347,7 +400,9 @@ def dfa_fragment(d: "DFA") -> Fragment:
     offs[1:] = np.cumsum(counts)
     reps = counts[c]
     idx = np.repeat(offs[c], reps) + (np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps))
-    calls = tuple((qq, name, rr) for qq, cs in enumerate(d.calls) for name, rr in cs)
+    cq, cj, cr_ = d.call_edges()
+    names = d.call_names
+    calls = tuple((qq, names[jj], rr) for qq, jj, rr in zip(cq.tolist(), cj.tolist(), cr_.tolist()))
     return Fragment(d.n_states, d.start, np.nonzero(d.final)[0].astype(np.int64),
                     np.repeat(q.astype(np.int64), reps), flat_lo[idx], flat_hi[idx], np.repeat(r, reps), calls)
 
@@ -366,24 +421,48 @@ def regular_fragment(e: Expr, max_states: int) -> Fragment:
     return dfa_fragment(regular_dfa(e, max_states))
 
 
-@dataclass
+@dataclass(eq=False)
 class DFA:
     """Deterministic automaton over byte classes plus call symbols.
 
-    trans[q, c] for byte class c < n_classes; calls[q] = list of (rule name, target state).
+    trans[q, c] for byte class c < n_classes; call_trans[q, j] = target state after a call to
+    rule call_names[j] (-1: no such call), names sorted.
     """
 
     n_states: int
     start: int
     trans: np.ndarray            # int32 [n_states, n_classes], -1 = dead
     final: np.ndarray            # bool [n_states]
-    calls: list[list[tuple[str, int]]]
+    call_names: tuple[str, ...]
+    call_trans: np.ndarray       # int32 [n_states, len(call_names)]
     byte_class: np.ndarray       # int32 [256]
     class_ranges: list[list[tuple[int, int]]]
 
     @property
     def n_classes(self) -> int:
         return int(self.trans.shape[1])
+
+    @property
+    def has_calls(self) -> bool:
+        return bool(self.call_names) and bool((self.call_trans >= 0).any())
+
+    def call_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(state, call column, target) of every call, by state then column (name order)."""
+        q, j = np.nonzero(self.call_trans >= 0)
+        return q, j, self.call_trans[q, j]
+
+    @property
+    def calls(self) -> list[list[tuple[str, int]]]:
+        """calls[q] = [(rule name, target state), ...] (a readable view; not used on hot paths)."""
+        out: list[list[tuple[str, int]]] = [[] for _ in range(self.n_states)]
+        names = self.call_names
+        for q, j, r in zip(*(a.tolist() for a in self.call_edges())):
+            out[q].append((names[j], r))
+        return out
+
+
+def _no_call_trans(n: int) -> np.ndarray:
+    return np.empty((n, 0), dtype=np.int32)
 
 
 def byte_classes_of(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, list[list[tuple[int, int]]]]:
@@ -449,65 +528,42 @@ def determinize(nfa: NFA, start: int, final: int, *, max_states: int) -> DFA:
     if n_dfa < 0:
         raise LimitExceeded(f"DFA exceeds {max_states} states; raise max_states or simplify the constraint")
     check_deadline()
-    trans = np.ascontiguousarray(trans_full[:, :n_cls])
-    if names:
-        cpart = trans_full[:, n_cls:].tolist()
-        calls = [[(names[j], r) for j, r in enumerate(row) if r >= 0] for row in cpart]
-    else:
-        calls = [[] for _ in range(n_dfa)]
-    return DFA(n_dfa, 0, trans, fin, calls, cls, ranges)
+    return DFA(n_dfa, 0, trans_full[:, :n_cls], fin, tuple(names), trans_full[:, n_cls:], cls, ranges)
 
 
 def minimize(d: DFA, productive: frozenset[str] | None = None) -> DFA:
     """Trim states that cannot reach a final state, then merge equivalent states (Hopcroft).
+    With `productive`, calls to other rules are dropped first.
 
-    The result is canonical: states are numbered in BFS order from the start state (0)."""
+    The result is canonical: states are numbered in BFS order from the start state (0), and byte
+    classes are the coarsest for the minimal automaton, numbered by their first byte."""
     from structgen.automata import fsm_kernels as FK
 
-    n = d.n_states
-    # call symbols as extra columns
-    names = sorted({name for cs in d.calls for name, _ in cs if productive is None or name in productive})
-    col = {name: i for i, name in enumerate(names)}
+    names = d.call_names
+    ctrans = d.call_trans
+    if names and productive is not None:
+        keep_cols = [j for j, name in enumerate(names) if name in productive]
+        if len(keep_cols) < len(names):
+            names = tuple(names[j] for j in keep_cols)
+            ctrans = ctrans[:, keep_cols]
     nc = d.n_classes
-    full = np.full((n, nc + len(names)), -1, dtype=np.int64)
-    full[:, :nc] = d.trans
-    if names:
-        for q, cs in enumerate(d.calls):
-            for name, r in cs:
-                j = col.get(name)
-                if j is not None:
-                    full[q, nc + j] = r
-    keep, start_live = FK.trim(full, np.ascontiguousarray(d.final, dtype=np.bool_), d.start)
-    if not start_live:
+    full = np.ascontiguousarray(np.concatenate([d.trans, ctrans], axis=1) if names else d.trans,
+                                dtype=np.int32)
+    trans_full, fin_b, m = FK.minimize_kernel(full, np.ascontiguousarray(d.final, dtype=np.bool_), d.start)
+    if m == 0:
         # empty language: a single dead start state
-        return DFA(1, 0, np.full((1, nc), -1, np.int32), np.zeros(1, bool), [[]], d.byte_class, d.class_ranges)
-    old = np.nonzero(keep)[0]
-    remap = np.full(n + 1, -1, dtype=np.int64)
-    remap[old] = np.arange(len(old))
-    sub = full[old]
-    sub = np.ascontiguousarray(np.where(sub >= 0, remap[sub], -1))
-    fin = np.ascontiguousarray(d.final[old], dtype=np.bool_)
-    block, m = FK.hopcroft(sub, fin)
-    rep = np.zeros(m, dtype=np.int64)
-    rep[block[::-1]] = np.arange(len(block))[::-1]
-    srep = sub[rep]
-    trans_full = np.ascontiguousarray(np.where(srep >= 0, block[np.maximum(srep, 0)], -1))
-    start = int(block[remap[d.start]])
-    # renumber so the start state is 0 and states appear in BFS order (stable, readable tables)
-    order = FK.bfs_order(trans_full, start)
-    pos = np.full(m, -1, dtype=np.int64)
-    pos[order] = np.arange(len(order))
-    trans_full = trans_full[order]
-    trans_full = np.where(trans_full >= 0, pos[np.maximum(trans_full, 0)], -1)
-    fin_b = np.zeros(m, dtype=bool)
-    fin_b[block] = fin
-    fin_b = fin_b[order]
-    trans = trans_full[:, :nc].astype(np.int32)
+        return DFA(1, 0, np.full((1, nc), -1, np.int32), np.zeros(1, bool), (), _no_call_trans(1),
+                   d.byte_class, d.class_ranges)
+    trans = trans_full[:, :nc]
     if names:
-        cpart = trans_full[:, nc:].tolist()
-        calls = [[(names[j], r) for j, r in enumerate(row) if r >= 0] for row in cpart]
+        ctrans = trans_full[:, nc:]
+        used = (ctrans >= 0).any(axis=0)
+        if not used.all():  # a call edge of a trimmed state only
+            names = tuple(n for n, u in zip(names, used.tolist()) if u)
+            ctrans = ctrans[:, used]
+        ctrans = np.ascontiguousarray(ctrans)
     else:
-        calls = [[] for _ in range(m)]
+        ctrans = _no_call_trans(m)
     # coarsest byte classes for the minimal automaton: merge classes with identical columns
     # (the partition then depends only on the language, not on how the NFA was assembled)
     byte_class, class_ranges = d.byte_class, d.class_ranges
@@ -519,15 +575,16 @@ def minimize(d: DFA, productive: frozenset[str] | None = None) -> DFA:
             # merged classes are numbered by first appearance, so byte order is kept
             cmap = np.array(cmap_l, dtype=np.int64)
             k = len(seen_cols)
-            new_trans = np.empty((m, k), dtype=np.int32)
-            new_trans[:, cmap] = trans
+            first = np.full(k, -1, dtype=np.int64)
+            for c in range(nc - 1, -1, -1):
+                first[cmap_l[c]] = c
+            trans = trans[:, first]
             byte_class = cmap[d.byte_class].astype(np.int32)
-            class_ranges = [[] for _ in range(k)]
+            merged: list[list[tuple[int, int]]] = [[] for _ in range(k)]
             for c_old, rs in enumerate(d.class_ranges):
-                class_ranges[int(cmap[c_old])].extend(rs)
-            class_ranges = [_merge_ranges(rs) for rs in class_ranges]
-            trans = new_trans
-    return DFA(m, 0, trans, fin_b, calls, byte_class, class_ranges)
+                merged[cmap_l[c_old]].extend(rs)
+            class_ranges = [_merge_ranges(rs) if len(rs) > 1 else rs for rs in merged]
+    return DFA(m, 0, np.ascontiguousarray(trans), fin_b, names, ctrans, byte_class, class_ranges)
 
 
 def _merge_ranges(rs: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -591,12 +648,36 @@ def check_deadline() -> None:
                                 "or raise structgen.automata.tables.DEFAULT_MAX_COMPILE_S")
 
 
+def structural_hash(e: Expr, memo: dict[int, tuple[int, Expr]] | None = None) -> int:
+    """A hash of e's structure computed in one pass over its distinct nodes (hashing the
+    dataclasses directly re-walks shared sub-trees at every use). `memo` (node id -> (hash,
+    node)) can be shared between expressions that share sub-trees."""
+    if memo is None:
+        memo = {}
+    stack = [(e, False)]
+    while stack:
+        x, done = stack.pop()
+        k = id(x)
+        if k in memo:
+            continue
+        kids = children(x)
+        if not kids:
+            memo[k] = (hash(x), x)
+        elif not done:
+            stack.append((x, True))
+            stack.extend((y, False) for y in kids if id(y) not in memo)
+        else:
+            extra = (x.min, x.max) if isinstance(x, Repeat) else None
+            memo[k] = (hash((type(x).__name__, extra, tuple(memo[id(y)][0] for y in kids))), x)
+    return memo[id(e)][0]
+
+
 def expr_to_dfa(e: Expr, *, max_states: int, productive: frozenset[str] | None = None) -> DFA:
     check_deadline()
     nfa = NFA(max_states * 8, max_states)
     s, t = nfa.new(), nfa.new()
     info_stack = _ctx().info
-    info_stack.append((nfa._info, nfa._frag_memo))
+    info_stack.append((nfa._info, nfa._frag_memo, nfa._uses))
     try:
         nfa.build(e, s, t)
     finally:
@@ -621,7 +702,7 @@ def regular_dfa(e: Expr, max_states: int) -> DFA:
         universe = _utf8_universe(max_states)
         return product(universe, inner, max_states, lambda a, b: a and not b)
     d = expr_to_dfa(e, max_states=max_states)
-    if any(d.calls[q] for q in range(d.n_states)):
+    if d.has_calls:
         raise GrammarError("And/Not may only contain regular expressions (no recursive rule references)")
     return d
 
@@ -660,7 +741,7 @@ def product(a: DFA, b: DFA, max_states: int, combine) -> DFA:
             np.array(ac, dtype=np.int64), np.array(bc, dtype=np.int64), mode, max_states)
         if n_p < 0:
             raise LimitExceeded(f"intersection/complement automaton exceeds {max_states} states")
-        return minimize(DFA(n_p, 0, trans, fin_a, [[] for _ in range(n_p)], cls, ranges))
+        return minimize(DFA(n_p, 0, trans, fin_a, (), _no_call_trans(n_p), cls, ranges))
     index = {(a.start, b.start): 0}
     todo = [(a.start, b.start)]
     rows = []
@@ -690,5 +771,5 @@ def product(a: DFA, b: DFA, max_states: int, combine) -> DFA:
             row.append(j)
         rows.append(row)
     d = DFA(len(todo), 0, np.array(rows, dtype=np.int32).reshape(len(todo), n_cls), np.array(fin, dtype=bool),
-            [[] for _ in todo], cls, ranges)
+            (), _no_call_trans(len(todo)), cls, ranges)
     return minimize(d)

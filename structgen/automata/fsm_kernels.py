@@ -68,40 +68,43 @@ def hopcroft(sub, fin):
     """Coarsest partition of the states of a partial DFA (sub: int64[m, K], -1 = dead) that
     respects finality and transitions. The implicit dead state is its own block, so with every
     state live (trimmed) this is exactly Myhill-Nerode equivalence. Returns block int64[m]
-    numbered 0..n_blocks-1 (arbitrary order) and n_blocks."""
+    numbered 0..n_blocks-1 (arbitrary order) and n_blocks.
+
+    Hopcroft's algorithm needs all initial blocks but one as splitters; the one left out is the
+    dead state's, so only real transitions are ever looked at (a missing transition costs
+    nothing), and a splitter's predecessors are grouped by symbol through per-symbol lists:
+    the work is O(E log m) in the real edges E, not O(K m log m)."""
     m, k = sub.shape
-    n = m + 1  # state m = explicit sink
-    # inverse transitions per (symbol, target), CSR over index c * n + t
-    cnt = np.zeros(k * n + 1, np.int64)
-    for q in range(n):
+    # in-edges by target (CSR): in_c[j] symbol, in_q[j] source
+    in_ptr = np.zeros(m + 1, np.int64)
+    for q in range(m):
         for c in range(k):
-            r = sub[q, c] if q < m else -1
-            if r < 0:
-                r = m
-            cnt[c * n + r + 1] += 1
-    for i in range(k * n):
-        cnt[i + 1] += cnt[i]
-    pos = cnt[:-1].copy()
-    src = np.empty(cnt[k * n], np.int64)
-    for q in range(n):
+            r = sub[q, c]
+            if r >= 0:
+                in_ptr[r + 1] += 1
+    for i in range(m):
+        in_ptr[i + 1] += in_ptr[i]
+    n_e = in_ptr[m]
+    pos = in_ptr[:-1].copy()
+    in_c = np.empty(n_e, np.int64)
+    in_q = np.empty(n_e, np.int64)
+    for q in range(m):
         for c in range(k):
-            r = sub[q, c] if q < m else -1
-            if r < 0:
-                r = m
-            idx = c * n + r
-            src[pos[idx]] = q
-            pos[idx] += 1
-    # partition structure
-    elems = np.empty(n, np.int64)
-    loc = np.empty(n, np.int64)
-    blk = np.empty(n, np.int64)
-    first = np.empty(n, np.int64)
-    end = np.empty(n, np.int64)
-    mid = np.empty(n, np.int64)
-    in_w = np.zeros(n, np.bool_)
-    work = np.empty(n, np.int64)
+            r = sub[q, c]
+            if r >= 0:
+                in_c[pos[r]] = c
+                in_q[pos[r]] = q
+                pos[r] += 1
+    # partition structure over the m real states (the dead state is a block of its own, implicit)
+    elems = np.empty(m, np.int64)
+    loc = np.empty(m, np.int64)
+    blk = np.empty(m, np.int64)
+    first = np.empty(m + 1, np.int64)
+    end = np.empty(m + 1, np.int64)
+    mid = np.empty(m + 1, np.int64)
+    in_w = np.zeros(m + 1, np.bool_)
+    work = np.empty(m + 1, np.int64)
     wp = 0
-    # initial blocks: finals, then non-finals (sink included)
     p = 0
     n_fin = 0
     for q in range(m):
@@ -110,8 +113,8 @@ def hopcroft(sub, fin):
             loc[q] = p
             p += 1
             n_fin += 1
-    for q in range(n):
-        if q == m or not fin[q]:
+    for q in range(m):
+        if not fin[q]:
             elems[p] = q
             loc[q] = p
             p += 1
@@ -121,20 +124,22 @@ def hopcroft(sub, fin):
         end[nb] = n_fin
         mid[nb] = 0
         nb += 1
-    first[nb] = n_fin
-    end[nb] = n
-    mid[nb] = n_fin
-    nb += 1
+    if n_fin < m:
+        first[nb] = n_fin
+        end[nb] = m
+        mid[nb] = n_fin
+        nb += 1
     for b in range(nb):
         for i in range(first[b], end[b]):
             blk[elems[i]] = b
-    # Hopcroft: one of the two initial blocks suffices as splitter; use the finals (never the
-    # block holding the sink, whose in-degree is every missing transition)
-    work[wp] = 0
-    wp += 1
-    in_w[0] = True
-    snap = np.empty(n, np.int64)
-    touched = np.empty(n, np.int64)
+        work[wp] = b
+        wp += 1
+        in_w[b] = True
+    snap = np.empty(m, np.int64)
+    touched = np.empty(m + 1, np.int64)
+    chead = np.full(k, -1, np.int64)   # per symbol: first in-edge of the splitter (linked list)
+    enext = np.empty(max(n_e, 1), np.int64)
+    syms = np.empty(k, np.int64)
     while wp > 0:
         wp -= 1
         s = work[wp]
@@ -142,28 +147,39 @@ def hopcroft(sub, fin):
         ns = end[s] - first[s]
         for i in range(ns):
             snap[i] = elems[first[s] + i]
-        for c in range(k):
+        n_sym = 0
+        for i in range(ns):
+            t = snap[i]
+            for j in range(in_ptr[t], in_ptr[t + 1]):
+                c = in_c[j]
+                if chead[c] < 0:
+                    syms[n_sym] = c
+                    n_sym += 1
+                enext[j] = chead[c]
+                chead[c] = j
+        for si in range(n_sym):
+            c = syms[si]
+            j = chead[c]
+            chead[c] = -1
             nt = 0
-            for i in range(ns):
-                t = snap[i]
-                idx = c * n + t
-                for j in range(cnt[idx], cnt[idx + 1]):
-                    q = src[j]
-                    b = blk[q]
-                    lq = loc[q]
-                    if lq < mid[b]:
-                        continue  # already marked
-                    if mid[b] == first[b]:
-                        touched[nt] = b
-                        nt += 1
-                    # swap q to position mid[b]
-                    pm = mid[b]
-                    other = elems[pm]
-                    elems[pm] = q
-                    loc[q] = pm
-                    elems[lq] = other
-                    loc[other] = lq
-                    mid[b] = pm + 1
+            while j >= 0:
+                q = in_q[j]
+                j = enext[j]
+                b = blk[q]
+                lq = loc[q]
+                if lq < mid[b]:
+                    continue  # already marked
+                if mid[b] == first[b]:
+                    touched[nt] = b
+                    nt += 1
+                # swap q to position mid[b]
+                pm = mid[b]
+                other = elems[pm]
+                elems[pm] = q
+                loc[q] = pm
+                elems[lq] = other
+                loc[other] = lq
+                mid[b] = pm + 1
             for ti in range(nt):
                 b = touched[ti]
                 if mid[b] == end[b]:
@@ -191,17 +207,12 @@ def hopcroft(sub, fin):
                         work[wp] = b
                         in_w[b] = True
                     wp += 1
-    # renumber blocks of real states densely, skipping the sink's block
-    sink_b = blk[m]
+    # renumber blocks densely
     newid = np.full(nb, -1, np.int64)
     out = np.empty(m, np.int64)
     k2 = 0
     for q in range(m):
         b = blk[q]
-        if b == sink_b:
-            # a live state equivalent to the dead state: impossible after trimming
-            out[q] = -1
-            continue
         if newid[b] < 0:
             newid[b] = k2
             k2 += 1
@@ -252,12 +263,12 @@ def _grow2(a, need):
 
 
 @njit(cache=True, nogil=True)
-def _set_hash(buf, n):
-    h = np.uint64(1469598103934665603)
-    for i in range(n):
-        h = (h ^ np.uint64(buf[i])) * np.uint64(1099511628211)
-    h ^= h >> np.uint64(29)
-    return h
+def _mix(x):
+    """splitmix64 finalizer: the hash of one NFA state (set hashes are sums, order-free)."""
+    z = np.uint64(x) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
 
 
 @njit(cache=True, nogil=True)
@@ -267,111 +278,153 @@ def subset_construction(n, eps_ptr, eps_dst, mv_ptr, mv_sym, mv_dst, important, 
     n NFA states; epsilon edges CSR (eps_ptr[n+1], eps_dst); moves CSR (mv_ptr[n+1], mv_sym,
     mv_dst), a symbol being a byte class or a call column. DFA states are sets of *important* NFA
     states (those with moves, or the final state). Returns (trans int32[n_dfa, n_sym], fin bool
-    [n_dfa], n_dfa); n_dfa = -1 when more than max_states states would be needed."""
-    # --- epsilon closures (important states only), computed lazily, stored as CSR-ish slices
+    [n_dfa], n_dfa); n_dfa = -1 when more than max_states states would be needed.
+
+    A DFA state's moves are bucketed by symbol (no sorting); sets are kept unsorted with an
+    order-free hash (sum of per-state hashes) and compared through a mark stamp; a target that
+    is the closure of a single NFA state (the deterministic parts: embedded minimal DFAs) is
+    looked up directly in `cl_dfa` without building the set at all."""
+    # --- epsilon closures (important states only), computed lazily
     cl_off = np.full(n, -1, np.int64)
     cl_len = np.zeros(n, np.int64)
+    cl_hash = np.zeros(n, np.uint64)
+    cl_fin = np.zeros(n, np.bool_)
+    cl_dfa = np.full(n, -1, np.int64)  # DFA state whose set is exactly closure(r)
     cl_pool = np.empty(1024, np.int64)
     cl_used = 0
     seen = np.zeros(n, np.int64)  # stamp
     stamp = 0
     stack = np.empty(n, np.int64)
-    tmp = np.empty(n, np.int64)
     # --- DFA sets
     pool = np.empty(1024, np.int64)
     pool_used = 0
     set_off = np.empty(256, np.int64)
     set_len = np.empty(256, np.int64)
+    set_hash = np.empty(256, np.uint64)
     trans = np.full((256, n_sym), -1, np.int32)
     fin = np.zeros(256, np.bool_)
     n_dfa = 0
     tbits = 10
     table = np.full(1 << tbits, -1, np.int64)
     # scratch
-    pair_key = np.empty(64, np.int64)
     buf = np.empty(n, np.int64)
-    mark = np.zeros(n, np.int64)
+    mark = np.zeros(n, np.int64)   # members of the set being built
+    tmark = np.zeros(n, np.int64)  # targets already merged into it
     mstamp = 0
+    head = np.full(n_sym, -1, np.int64)   # per symbol: first bucket entry
+    syms = np.empty(n_sym, np.int64)
+    b_dst = np.empty(64, np.int64)        # bucket entries: target NFA state, next entry
+    b_nxt = np.empty(64, np.int64)
 
-    # seed: closure of start
-    todo_first = True
-    i = 0
-    while True:
-        if todo_first:
-            # build the start set as a pseudo-group containing only `start`
-            pair_key = _grow(pair_key, 1)
-            pair_key[0] = start
-        if not todo_first:
-            if i >= n_dfa:
-                break
-        # collect (sym, target) pairs of the current set
-        np_pairs = 0
-        if not todo_first:
+    i = -1  # -1: the start set; then DFA states in creation order
+    while i < n_dfa:
+        n_syms = 0
+        if i >= 0:
             so, sl = set_off[i], set_len[i]
+            nb_e = 0
             for a in range(sl):
                 q = pool[so + a]
                 for j in range(mv_ptr[q], mv_ptr[q + 1]):
-                    pair_key = _grow(pair_key, np_pairs + 1)
-                    pair_key[np_pairs] = mv_sym[j] * n + mv_dst[j]
-                    np_pairs += 1
-            keys = np.sort(pair_key[:np_pairs])
+                    c = mv_sym[j]
+                    if nb_e >= b_dst.shape[0]:
+                        b_dst = _grow(b_dst, nb_e + 1)
+                        b_nxt = _grow(b_nxt, nb_e + 1)
+                    b_dst[nb_e] = mv_dst[j]
+                    if head[c] < 0:
+                        syms[n_syms] = c
+                        n_syms += 1
+                    b_nxt[nb_e] = head[c]
+                    head[c] = nb_e
+                    nb_e += 1
         else:
-            keys = pair_key[:1].copy()
-            np_pairs = 1
-        g = 0
-        while g < np_pairs:
-            if todo_first:
-                sym = -1
-                h_end = 1
+            n_syms = 1
+        for si in range(n_syms):
+            if i >= 0:
+                sym = syms[si]
+                e0 = head[sym]
+                head[sym] = -1
+                # a single distinct target?
+                r0 = b_dst[e0]
+                single = True
+                e = b_nxt[e0]
+                while e >= 0:
+                    if b_dst[e] != r0:
+                        single = False
+                        break
+                    e = b_nxt[e]
             else:
-                sym = keys[g] // n
-                h_end = g
-                while h_end < np_pairs and keys[h_end] // n == sym:
-                    h_end += 1
-            # union of closures of the targets keys[g:h_end]
+                sym = -1
+                e0 = -1
+                r0 = start
+                single = True
+            if single and cl_dfa[r0] >= 0:
+                if i >= 0:
+                    trans[i, sym] = cl_dfa[r0]
+                continue
+            # closure(s) of the target(s): members marked with mstamp, listed in buf
             mstamp += 1
             nb = 0
-            prev = -1
-            for x in range(g, h_end):
-                r = keys[x] if todo_first else keys[x] % n
-                if r == prev:
-                    continue
-                prev = r
-                if cl_off[r] < 0:
-                    # compute closure of r
-                    stamp += 1
-                    sp = 0
-                    stack[sp] = r
-                    sp += 1
-                    seen[r] = stamp
-                    nt = 0
-                    while sp > 0:
-                        sp -= 1
-                        y = stack[sp]
-                        if important[y]:
-                            tmp[nt] = y
-                            nt += 1
-                        for e in range(eps_ptr[y], eps_ptr[y + 1]):
-                            z = eps_dst[e]
-                            if seen[z] != stamp:
-                                seen[z] = stamp
-                                stack[sp] = z
-                                sp += 1
-                    cl_pool = _grow(cl_pool, cl_used + nt)
-                    for u in range(nt):
-                        cl_pool[cl_used + u] = tmp[u]
-                    cl_off[r] = cl_used
-                    cl_len[r] = nt
-                    cl_used += nt
-                co = cl_off[r]
-                for u in range(cl_len[r]):
-                    y = cl_pool[co + u]
-                    if mark[y] != mstamp:
-                        mark[y] = mstamp
-                        buf[nb] = y
-                        nb += 1
-            members = np.sort(buf[:nb])
-            h = _set_hash(members, nb)
+            h = np.uint64(0)
+            isfin = False
+            e = e0
+            r = r0
+            while True:
+                if tmark[r] != mstamp:  # each distinct target once
+                    tmark[r] = mstamp
+                    if cl_off[r] < 0:
+                        stamp += 1
+                        sp = 0
+                        stack[sp] = r
+                        sp += 1
+                        seen[r] = stamp
+                        nt = 0
+                        ch = np.uint64(0)
+                        cf = False
+                        cl_pool = _grow(cl_pool, cl_used + n)
+                        while sp > 0:
+                            sp -= 1
+                            y = stack[sp]
+                            if important[y]:
+                                cl_pool[cl_used + nt] = y
+                                nt += 1
+                                ch += _mix(y)
+                                if y == final:
+                                    cf = True
+                            for ee in range(eps_ptr[y], eps_ptr[y + 1]):
+                                z = eps_dst[ee]
+                                if seen[z] != stamp:
+                                    seen[z] = stamp
+                                    stack[sp] = z
+                                    sp += 1
+                        cl_off[r] = cl_used
+                        cl_len[r] = nt
+                        cl_hash[r] = ch
+                        cl_fin[r] = cf
+                        cl_used += nt
+                    co = cl_off[r]
+                    if single:
+                        nb = cl_len[r]
+                        h = cl_hash[r]
+                        isfin = cl_fin[r]
+                        for u in range(nb):
+                            y = cl_pool[co + u]
+                            mark[y] = mstamp
+                            buf[u] = y
+                        break
+                    for u in range(cl_len[r]):
+                        y = cl_pool[co + u]
+                        if mark[y] != mstamp:
+                            mark[y] = mstamp
+                            buf[nb] = y
+                            nb += 1
+                            h += _mix(y)
+                            if y == final:
+                                isfin = True
+                e = b_nxt[e]
+                if e < 0:
+                    break
+                r = b_dst[e]
+            # look the set up (members are marked with mstamp)
             mask = (1 << tbits) - 1
             slot = np.int64(h & np.uint64(mask))
             found = -1
@@ -379,11 +432,11 @@ def subset_construction(n, eps_ptr, eps_dst, mv_ptr, mv_sym, mv_dst, important, 
                 sid = table[slot]
                 if sid < 0:
                     break
-                if set_len[sid] == nb:
+                if set_hash[sid] == h and set_len[sid] == nb:
                     so2 = set_off[sid]
                     same = True
                     for u in range(nb):
-                        if pool[so2 + u] != members[u]:
+                        if mark[pool[so2 + u]] != mstamp:
                             same = False
                             break
                     if same:
@@ -397,17 +450,16 @@ def subset_construction(n, eps_ptr, eps_dst, mv_ptr, mv_sym, mv_dst, important, 
                 n_dfa += 1
                 set_off = _grow(set_off, n_dfa)
                 set_len = _grow(set_len, n_dfa)
+                set_hash = _grow(set_hash, n_dfa)
                 fin = _grow(fin, n_dfa)
                 trans = _grow2(trans, n_dfa)
                 trans[found, :] = -1
                 pool = _grow(pool, pool_used + nb)
-                isfin = False
                 for u in range(nb):
-                    pool[pool_used + u] = members[u]
-                    if members[u] == final:
-                        isfin = True
+                    pool[pool_used + u] = buf[u]
                 set_off[found] = pool_used
                 set_len[found] = nb
+                set_hash[found] = h
                 fin[found] = isfin
                 pool_used += nb
                 table[slot] = found
@@ -416,18 +468,15 @@ def subset_construction(n, eps_ptr, eps_dst, mv_ptr, mv_sym, mv_dst, important, 
                     table = np.full(1 << tbits, -1, np.int64)
                     mask = (1 << tbits) - 1
                     for sid in range(n_dfa):
-                        hh = _set_hash(pool[set_off[sid]: set_off[sid] + set_len[sid]], set_len[sid])
-                        sl2 = np.int64(hh & np.uint64(mask))
+                        sl2 = np.int64(set_hash[sid] & np.uint64(mask))
                         while table[sl2] >= 0:
                             sl2 = (sl2 + 1) & mask
                         table[sl2] = sid
-            if not todo_first:
+            if single:
+                cl_dfa[r0] = found
+            if i >= 0:
                 trans[i, sym] = found
-            g = h_end
-        if todo_first:
-            todo_first = False
-        else:
-            i += 1
+        i += 1
     return trans[:n_dfa].copy(), fin[:n_dfa].copy(), n_dfa
 
 
@@ -510,3 +559,95 @@ def product_kernel(a_trans, a_final, a_start, b_trans, b_final, b_start, ac, bc,
             trans[i, c] = j
         i += 1
     return trans[:n].copy(), fin[:n].copy(), n
+
+
+@njit(cache=True, nogil=True)
+def minimize_kernel(full, final, start):
+    """Minimal automaton of a partial DFA (full: int32[n, K], -1 = no edge; the K columns are
+    byte classes and call symbols alike): trim, Hopcroft, quotient, then states renumbered in
+    BFS order from the start (state 0), so the result is canonical for the language.
+    Returns (trans int32[m, K], fin bool[m], m); m = 0 when the language is empty."""
+    n, k = full.shape
+    keep, start_live = trim(full, final, start)
+    if not start_live:
+        return np.empty((0, k), np.int32), np.zeros(0, np.bool_), 0
+    remap = np.full(n, -1, np.int64)
+    m0 = 0
+    for q in range(n):
+        if keep[q]:
+            remap[q] = m0
+            m0 += 1
+    sub = np.empty((m0, k), np.int64)
+    fin = np.empty(m0, np.bool_)
+    for q in range(n):
+        i = remap[q]
+        if i >= 0:
+            fin[i] = final[q]
+            for c in range(k):
+                r = full[q, c]
+                sub[i, c] = remap[r] if r >= 0 else -1
+    block, nb = hopcroft(sub, fin)
+    rep = np.full(nb, -1, np.int64)
+    for q in range(m0):
+        if rep[block[q]] < 0:
+            rep[block[q]] = q
+    sb = block[remap[start]]
+    # BFS over the quotient automaton
+    pos = np.full(nb, -1, np.int64)
+    order = np.empty(nb, np.int64)
+    order[0] = sb
+    pos[sb] = 0
+    cnt = 1
+    i = 0
+    while i < cnt:
+        b = order[i]
+        i += 1
+        q = rep[b]
+        for c in range(k):
+            r = sub[q, c]
+            if r >= 0:
+                b2 = block[r]
+                if pos[b2] < 0:
+                    pos[b2] = cnt
+                    order[cnt] = b2
+                    cnt += 1
+    out = np.full((cnt, k), -1, np.int32)
+    fout = np.empty(cnt, np.bool_)
+    for j in range(cnt):
+        q = rep[order[j]]
+        fout[j] = fin[q]
+        for c in range(k):
+            r = sub[q, c]
+            if r >= 0:
+                out[j, c] = pos[block[r]]
+    return out, fout, cnt
+
+
+@njit(cache=True, nogil=True)
+def reaches_final(trans, ctrans, col_ok, final, start):
+    """Can the start state reach a final state over byte edges and the call columns allowed by
+    col_ok (calls to productive rules)?"""
+    n = trans.shape[0]
+    seen = np.zeros(n, np.bool_)
+    stack = np.empty(n, np.int64)
+    stack[0] = start
+    seen[start] = True
+    sp = 1
+    while sp > 0:
+        sp -= 1
+        q = stack[sp]
+        if final[q]:
+            return True
+        for c in range(trans.shape[1]):
+            r = trans[q, c]
+            if r >= 0 and not seen[r]:
+                seen[r] = True
+                stack[sp] = r
+                sp += 1
+        for c in range(ctrans.shape[1]):
+            r = ctrans[q, c]
+            if r >= 0 and col_ok[c] and not seen[r]:
+                seen[r] = True
+                stack[sp] = r
+                sp += 1
+    return False

@@ -170,9 +170,18 @@ def _intern(src_s, src_p, off, n, memo, sets, pool_s, pool_p, counters, dtab):
     return n_sets
 
 
+def plain_moves(trans, final, call_ptr, pop_ok):
+    """plain[s, c]: trans[s, c] when that byte is a plain DFA move from a lone configuration
+    (state s has no calls and cannot end its frame before c), -1 dead, -2 "needs the closure".
+    One table lookup per trie node is what keeps single-configuration walks fast."""
+    has_calls = call_ptr[1:] != call_ptr[:-1]
+    complex_ = has_calls[:, None] | (final[:, None] & pop_ok)
+    return np.ascontiguousarray(np.where(complex_, np.int32(-2), trans).astype(np.int32))
+
+
 @njit(cache=True, nogil=True)
 def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_ok, nullable_st, rule_of, rfollow, follow,
-              t_byte, t_end, t_tok_start, t_tok_ids,
+              plain, t_byte, t_end, t_tok_start, t_tok_ids,
               init_s, init_p, n_init, roots,
               arena_ret, arena_par, arena_hash, arena_n0,
               mask, exit_nodes, fuel, skip_node,
@@ -194,10 +203,9 @@ def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_o
     counters = np.zeros(2, np.int64)
     memo_ready = False
     arena_top = arena_n0
-    # lvl[:, 0] set id (-1: the single configuration in cfg_s/cfg_p[lv]), 1 next child (or
-    # root index), 2 limit
-    lvl[0, 1] = 0
-    lvl[0, 2] = roots.shape[0]
+    # Per level: lvl[lv, 0] set id (-1: the lone configuration cfg_s/cfg_p[lv]), lvl[lv, 2] end
+    # of the subtree being walked. Children are visited in DFS order: `child` only moves forward
+    # (to child + 1 when descending, to t_end[child] when skipping a subtree).
     n_exits = 0
     flags_all = 0
     if n_init == 1:
@@ -212,38 +220,39 @@ def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_o
             return 0, FLAG_FUEL
         lvl[0, 0] = sid
     use_skip = skip_node.shape[0] > 0
+    n_roots = roots.shape[0]
+    if n_roots == 0:
+        return 0, 0
+    next_root = 1
+    child = roots[0]
+    lvl[0, 2] = t_end[child]
     lv = 0
-    while lv >= 0:
-        if lv == 0:
-            k = lvl[0, 1]
-            if k >= lvl[0, 2]:
-                break
-            child = roots[k]
-            lvl[0, 1] = k + 1
-        else:
-            child = lvl[lv, 1]
-            if child >= lvl[lv, 2]:
+    while True:
+        if child >= lvl[lv, 2]:
+            if lv > 0:
                 lv -= 1
                 continue
-            lvl[lv, 1] = t_end[child]
+            if next_root >= n_roots:
+                break
+            child = roots[next_root]
+            next_root += 1
+            lvl[0, 2] = t_end[child]
         if use_skip and skip_node[child] == 1:
+            child = t_end[child]
             continue
         c = byte_class[t_byte[child]]
         sid = lvl[lv, 0]
         out_single = False
         out_sid = -1
-        flags = 0
         if sid < 0:
-            s0 = cfg_s[lv]
-            p0 = cfg_p[lv]
-            if call_ptr[s0] == call_ptr[s0 + 1] and (not final[s0] or p0 == BOTTOM or not rfollow[rule_of[s0], c]):
-                # the common case: one configuration, plain DFA move
-                t0 = trans[s0, c]
-                if t0 < 0:
-                    continue
+            t0 = plain[cfg_s[lv], c]
+            if t0 >= 0:  # the common case: one configuration, plain DFA move
                 cfg_s[lv + 1] = t0
-                cfg_p[lv + 1] = p0
+                cfg_p[lv + 1] = cfg_p[lv]
                 out_single = True
+            elif t0 == -1:
+                child = t_end[child]
+                continue
             else:
                 if not memo_ready:
                     memo.fill(-1)
@@ -251,6 +260,7 @@ def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_o
                 sid = _intern(cfg_s, cfg_p, lv, 1, memo, sets, pool_s, pool_p, counters, dtab)
                 if sid < 0:
                     flags_all |= FLAG_FUEL
+                    child = t_end[child]
                     continue
         if not out_single:
             stats[0] += 1
@@ -264,6 +274,7 @@ def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_o
                                                work_s, work_p, fuel)
                 if fl & FLAG_FUEL:
                     flags_all |= FLAG_FUEL
+                    child = t_end[child]
                     continue
                 if n_out == 0:
                     o = -1
@@ -271,13 +282,13 @@ def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_o
                     o = _intern(tmp_s, tmp_p, 0, n_out, memo, sets, pool_s, pool_p, counters, dtab)
                     if o < 0:
                         flags_all |= FLAG_FUEL
+                        child = t_end[child]
                         continue
                 dtab[sid, c] = o
                 dflag[sid, c] = fl
             else:
                 stats[1] += 1
-            flags = dflag[sid, c]
-            if (flags & FLAG_EXIT) and follow[c]:
+            if (dflag[sid, c] & FLAG_EXIT) and follow[c]:
                 if n_exits < exit_nodes.shape[0]:
                     exit_nodes[n_exits] = child
                     n_exits += 1
@@ -285,6 +296,7 @@ def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_o
                     # too context-dependent to precompute: the caller walks with real stacks
                     return n_exits, flags_all | FLAG_EXITS_FULL
             if o == -1:
+                child = t_end[child]
                 continue
             if sets[o, 1] == 1:
                 cfg_s[lv + 1] = pool_s[sets[o, 0]]
@@ -295,11 +307,14 @@ def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_o
         for k in range(t_tok_start[child], t_tok_start[child + 1]):
             tid = t_tok_ids[k]
             mask[tid >> 5] |= np.uint32(1) << np.uint32(tid & 31)
-        if child + 1 < t_end[child]:
+        end = t_end[child]
+        if child + 1 < end:
             lv += 1
             lvl[lv, 0] = -1 if out_single else out_sid
-            lvl[lv, 1] = child + 1
-            lvl[lv, 2] = t_end[child]
+            lvl[lv, 2] = end
+            child += 1
+        else:
+            child = end
     return n_exits, flags_all
 
 
@@ -330,20 +345,6 @@ def consume_bytes(trans, byte_class, final, call_ptr, call_target, call_ret, sta
         cur_s, nxt_s = nxt_s, cur_s
         cur_p, nxt_p = nxt_p, cur_p
     return cur_s[:n].copy(), cur_p[:n].copy(), n, arena_n, flags_all
-
-
-@njit(cache=True, nogil=True)
-def end_flags(trans, final, call_ptr, call_target, call_ret, start_ok, nullable_st, rule_of, rfollow,
-              init_s, init_p, n_init, arena_ret, arena_par, arena_hash, arena_n, fuel):
-    """FLAG_END if the input may end in one of the configurations."""
-    work_s = np.empty(4096, np.int32)
-    work_p = np.empty(4096, np.int32)
-    dummy_s = np.empty(1, np.int32)
-    dummy_p = np.empty(1, np.int32)
-    n, flags, arena_n = advance(trans, final, call_ptr, call_target, call_ret, start_ok, nullable_st, rule_of, rfollow,
-                                init_s, init_p, 0, n_init, -1, dummy_s, dummy_p, 0,
-                                arena_ret, arena_par, arena_hash, arena_n, work_s, work_p, fuel)
-    return flags
 
 
 @njit(cache=True, nogil=True)

@@ -116,12 +116,22 @@ class Grammar:
     start: str = "start"
     # Free-form notes from the front end (e.g. lenient-mode warnings); not used by the compiler.
     meta: dict = field(default_factory=dict)
+    # Longest-match rules (a lexer's terminals): such a rule may end only where its own automaton
+    # cannot take the next byte, so `NAME NAME` cannot split "ab" into "a" "b". They stay frames
+    # of their own (never inlined); the restriction is a one-byte lookahead on their final states.
+    greedy: frozenset = frozenset()
+    # Rules that keep a frame of their own even when they could be inlined (a front end's hint
+    # that copies would multiply an automaton, e.g. member values of any-order JSON objects).
+    frames: frozenset = frozenset()
 
     def __post_init__(self) -> None:
-        if self.start not in self.rules:
-            from structgen.errors import GrammarError
+        from structgen.errors import GrammarError
 
+        if self.start not in self.rules:
             raise GrammarError(f"start rule {self.start!r} is not defined")
+        missing = sorted(n for n in self.greedy | self.frames if n not in self.rules)
+        if missing:
+            raise GrammarError(f"greedy/frame rules {missing} are not defined")
 
 
 # ----------------------------------------------------------------------------- constructors

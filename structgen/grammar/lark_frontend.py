@@ -7,12 +7,24 @@ symbol checks. We then walk its *uncompiled* definition trees ourselves instead 
 joins terminals into one regex string, which would throw away structure the automata compiler
 exploits (a `Repeat` compiles to a DFA loop, a helper rule needs a stack).
 
-Semantics: the language of the grammar read as a scannerless CFG over characters, where each
-terminal is the regular language of its definition, plus `%ignore`: the ignored terminals may
-occur any number of times between two terminals, before the first and after the last (Lark
-accepts leading/trailing whitespace, so must we). That is implemented by wrapping: the IR rule
-of every terminal T is `Seq(T, Ref("__ignore__"))` with `__ignore__ = Repeat(Alt(ignored))`, and
-the start rule becomes `__start__ = Seq(Ref("__ignore__"), Ref(start))`.
+Semantics: the language Lark's Earley parser accepts. The grammar is read as a CFG over
+characters where each terminal is the regular language of its definition, plus `%ignore`: the
+ignored terminals may occur any number of times between two terminals, before the first and
+after the last (Lark accepts leading/trailing whitespace, so must we). That is implemented by
+wrapping: the IR rule of every terminal T is `Seq(T, Ref("__ignore__"))` with
+`__ignore__ = Repeat(Alt(ignored))`, and the start rule becomes
+`__start__ = Seq(Ref("__ignore__"), Ref(start))`.
+
+Terminal matching follows the chosen Lark lexer. `lexer="dynamic"` (Lark's default, ours too)
+takes each terminal's longest match: `NAME NAME` cannot read "ab" as "a" "b", and "SELECTa" is
+one NAME where a keyword-then-name split is still possible ("fromt" = FROM t, as in Lark). A
+terminal that some byte could extend (NAME, NUMBER; not a fixed keyword) becomes a greedy rule
+`__lex__T` (see `Grammar.greedy`): a frame that may end only before a byte its automaton cannot
+take. This is also what keeps masks cheap: without it every identifier byte could end the
+identifier and start the next word, so each mask would track many parses at once.
+`lexer="dynamic_complete"` reads terminals at every length (the plain scannerless language).
+Lark's greedy regex engine and longest match differ only for terminals like `/a|ab/` (Python's
+`re` takes the first alternative); there we take the longest.
 
 IR rule names: Lark rule names (template instances as `name{arg,...}`), terminal names, anonymous
 terminals by their source text (`"("`, `/[0-9]+/`, `"a".."z"`), and `__ignore__`/`__start__`
@@ -58,8 +70,17 @@ START_RULE = "__start__"
 MAX_TEMPLATE_INSTANCES = 10_000
 
 
-def lark_to_ir(text: str, start: str = "start", import_paths: Sequence[str] = ()) -> Grammar:
+LEXERS = ("dynamic", "dynamic_complete")
+
+
+def lark_to_ir(text: str, start: str = "start", import_paths: Sequence[str] = (),
+               lexer: str = "dynamic") -> Grammar:
     """Translate a Lark grammar into a `Grammar` (see the module docstring for the semantics).
+
+    `lexer` names the Lark Earley lexer whose reading of terminals we follow: "dynamic" (Lark's
+    default) matches each terminal longest-first, so `NAME NAME` never splits "ab"; every
+    terminal that could be extended by a byte becomes a greedy rule. "dynamic_complete" tries
+    every match length (the plain scannerless language).
 
     Raises GrammarError for anything Lark itself would reject, for undefined or `%declare`d
     symbols that are used, and when the start rule derives no string at all.
@@ -77,14 +98,18 @@ def lark_to_ir(text: str, start: str = "start", import_paths: Sequence[str] = ()
         raise GrammarError(f"invalid Lark grammar: cannot import: {ex}") from None
     except (AssertionError, ValueError, KeyError) as ex:
         raise GrammarError(f"invalid Lark grammar: {type(ex).__name__}: {ex}") from None
-    return _Converter(lg, start).run()
+    if lexer not in LEXERS:
+        raise GrammarError(f"unknown lexer {lexer!r}; expected one of {', '.join(LEXERS)}")
+    return _Converter(lg, start, greedy=lexer == "dynamic").run()
 
 
 # ================================================================================ conversion
 
 class _Converter:
-    def __init__(self, lg, start: str):
+    def __init__(self, lg, start: str, greedy: bool = False):
         self.start = start
+        self.greedy_terms = greedy
+        self.greedy: set[str] = set()
         self.rule_defs: dict[str, tuple[tuple[str, ...], object]] = {}
         # Lark hands out names as `Token`s (str subclasses); the IR gets plain str everywhere.
         for name, params, tree, _options in lg.rule_defs:
@@ -121,7 +146,7 @@ class _Converter:
             "warnings": warnings,
             "lexer_equivalents": list(self.lexer_equivalents),
         }
-        return Grammar(self.rules, START_RULE if ignored else self.start, meta)
+        return Grammar(self.rules, START_RULE if ignored else self.start, meta, frozenset(self.greedy))
 
     # -- references
     def _rule_ref(self, name: str) -> Ref:
@@ -139,9 +164,18 @@ class _Converter:
 
     def _term_ref(self, name: str) -> Ref:
         if name not in self.rules:
-            raw = self._raw_term(name)
-            self.rules[name] = seq(raw, Ref(IGNORE_RULE)) if self.ignore_names else raw
+            self._add_term_rule(name, self._raw_term(name))
         return Ref(name)
+
+    def _add_term_rule(self, name: str, raw: Expr) -> None:
+        """The rule a terminal use refers to: the terminal then the ignored ones. A terminal that
+        a byte could extend is a greedy rule of its own (`__lex__NAME`) under the dynamic lexer."""
+        if self.greedy_terms and not _prefix_free(raw):
+            lex = "__lex__" + name
+            self.rules[lex] = raw
+            self.greedy.add(lex)
+            raw = Ref(lex)
+        self.rules[name] = seq(raw, Ref(IGNORE_RULE)) if self.ignore_names else raw
 
     def _anon_ref(self, key: str, raw: Expr) -> Ref:
         name = self.anon.get(key)
@@ -154,7 +188,7 @@ class _Converter:
                     raw = eq
                     self.lexer_equivalents.append(name)
             self.raw_terms[name] = raw
-            self.rules[name] = seq(raw, Ref(IGNORE_RULE)) if self.ignore_names else raw
+            self._add_term_rule(name, raw)
         return Ref(name)
 
     def _raw_term(self, name: str) -> Expr:
@@ -487,6 +521,43 @@ def _nullable(e: Expr) -> bool:
 
         return PatternRE(e.pattern, tuple(e.flags)).min_width == 0
     return False
+
+
+def _prefix_free(e: Expr) -> bool:
+    """No string of the raw terminal is a proper prefix of another (so longest match is moot).
+
+    Conservative: False when unsure (regex leaves, alternatives of different lengths)."""
+    if isinstance(e, (Lit, Chars, ByteRange)):
+        return True  # one string, or one UTF-8 character (a prefix-free code)
+    if isinstance(e, Seq):
+        return all(_prefix_free(x) for x in e.items)
+    if isinstance(e, Repeat):
+        return e.min == e.max and _prefix_free(e.item)
+    if isinstance(e, Alt):
+        lens = {_fixed_len(x) for x in e.items}
+        return len(lens) == 1 and None not in lens and all(_prefix_free(x) for x in e.items)
+    return False
+
+
+def _fixed_len(e: Expr) -> int | None:
+    """Byte length shared by every string of `e`, or None."""
+    if isinstance(e, Lit):
+        return len(e.value)
+    if isinstance(e, Chars):
+        lens = {len(chr(c).encode("utf-8", "surrogatepass")) for r in e.ranges for c in r}
+        return lens.pop() if len(lens) == 1 else None
+    if isinstance(e, ByteRange):
+        return 1
+    if isinstance(e, Seq):
+        parts = [_fixed_len(x) for x in e.items]
+        return None if None in parts else sum(parts)
+    if isinstance(e, Repeat) and e.min == e.max:
+        n = _fixed_len(e.item)
+        return None if n is None else n * e.min
+    if isinstance(e, Alt):
+        lens = {_fixed_len(x) for x in e.items}
+        return lens.pop() if len(lens) == 1 else None
+    return None
 
 
 def _productive(e: Expr, productive: set[str]) -> bool:

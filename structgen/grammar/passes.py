@@ -113,13 +113,38 @@ def _parse_regex_cached(pattern: str, flavor: str, flags: str, search: bool) -> 
     return parse_regex(pattern, flavor=flavor, flags=flags, search=search)
 
 
-def resolve_regexes(e: Expr) -> Expr:
-    if isinstance(e, Regex):
-        return _parse_regex_cached(e.pattern, e.flavor, e.flags, e.search)
-    return map_children(e, resolve_regexes)
+def resolve_regexes(e: Expr, memo: dict[int, tuple[Expr, Expr]] | None = None) -> Expr:
+    """`e` with its Regex leaves parsed. `memo` (node id -> (node, result)) shares the work
+    between the rules of a grammar, whose bodies share sub-trees."""
+    if memo is None:
+        memo = {}
+
+    def res(x: Expr) -> Expr:
+        got = memo.get(id(x))
+        if got is not None:
+            return got[1]
+        if isinstance(x, Regex):
+            y = _parse_regex_cached(x.pattern, x.flavor, x.flags, x.search)
+        elif isinstance(x, (Lit, Chars, ByteRange, Ref)):
+            return x
+        else:
+            y = map_children(x, res)
+        memo[id(x)] = (x, y)
+        return y
+
+    return res(e)
 
 
-def refs_in(e: Expr, out: set[str] | None = None) -> set[str]:
+def refs_in(e: Expr, out: set[str] | None = None, cache: dict[int, tuple] | None = None) -> set[str]:
+    """Rule names referenced in e. `cache` (node id -> (node, names)) remembers whole bodies."""
+    if cache is not None:
+        got = cache.get(id(e))
+        if got is None:
+            got = cache[id(e)] = (e, frozenset(refs_in(e)))
+        if out is None:
+            return set(got[1])
+        out |= got[1]
+        return out
     out = set() if out is None else out
     stack = [e]
     seen: set[int] = set()  # expressions are DAGs after inlining: visit each node once
@@ -135,7 +160,7 @@ def refs_in(e: Expr, out: set[str] | None = None) -> set[str]:
     return out
 
 
-def reachable_rules(g: Grammar) -> dict[str, Expr]:
+def reachable_rules(g: Grammar, refs_cache: dict | None = None) -> dict[str, Expr]:
     seen: dict[str, Expr] = {}
     todo = [g.start]
     while todo:
@@ -145,7 +170,7 @@ def reachable_rules(g: Grammar) -> dict[str, Expr]:
         if name not in g.rules:
             raise GrammarError(f"rule {name!r} is referenced but not defined")
         seen[name] = g.rules[name]
-        todo.extend(refs_in(g.rules[name]) - seen.keys())
+        todo.extend(refs_in(g.rules[name], cache=refs_cache) - seen.keys())
     return seen
 
 
@@ -205,6 +230,31 @@ def recursive_rules(rules: dict[str, Expr]) -> set[str]:
     return rec
 
 
+def cycle_cut(rules: dict[str, Expr], prefer: set[str] = frozenset(), refs_cache: dict | None = None) -> set[str]:
+    """A small set of rules whose removal leaves no recursion (a feedback vertex set).
+
+    Only these need frames of their own: every other rule of a recursive group can be inlined.
+    An expression grammar's precedence ladder (expr -> sum -> product -> atom -> "(" expr ")")
+    then becomes one automaton with a single recursive call, instead of a frame per level, so a
+    token after an atom does not have to be checked against ten frames in turn. Greedy choice:
+    `prefer`red rules first, then the rule most other rules refer to (`expr`, not `product`).
+    """
+    graph = {n: refs_in(e, cache=refs_cache) & rules.keys() for n, e in rules.items()}
+    users = {n: 0 for n in graph}  # how many rules refer to n: the grammar's "entry" rules
+    for n, refs in graph.items():
+        for m in refs:
+            users[m] += 1
+    cut: set[str] = set()
+    while True:
+        sub = {n: graph[n] - cut for n in graph if n not in cut}
+        groups = [c for c in strongly_connected(sub) if len(c) > 1 or c[0] in sub[c[0]]]
+        if not groups:
+            return cut
+        for comp in groups:
+            best = max(sorted(comp), key=lambda n: (n in prefer, users[n], n in sub[n]))
+            cut.add(best)
+
+
 def expr_size(e: Expr, memo: dict[int, int] | None = None) -> int:
     """Tree size of e (shared sub-expressions counted once per use). `memo` (by node identity)
     makes repeated calls on expressions sharing sub-trees linear; the caller must keep the
@@ -226,18 +276,110 @@ def expr_size(e: Expr, memo: dict[int, int] | None = None) -> int:
     return memo[id(e)]
 
 
-def inline_rules(rules: dict[str, Expr], keep: set[str], *, max_size: int = 20000) -> dict[str, Expr]:
+def expr_weight(e: Expr, memo: dict[int, int] | None = None) -> int:
+    """Like `expr_size`, but a bounded repetition counts its copies: an estimate of the
+    automaton's size (`x{0,1024}` is small IR and a large automaton)."""
+    if memo is None:
+        memo = {}
+    stack = [(e, False)]
+    while stack:
+        x, done = stack.pop()
+        k = id(x)
+        if k in memo:
+            continue
+        kids = children(x)
+        if not done and kids:
+            stack.append((x, True))
+            stack.extend((y, False) for y in kids if id(y) not in memo)
+            continue
+        w = 1 + (len(x.value) if isinstance(x, Lit) else 0) + sum(memo[id(y)] for y in kids)
+        if isinstance(x, Repeat):
+            w = 1 + (w - 1) * max(1, x.min + (1 if x.max is None else x.max - x.min))
+        memo[k] = w
+    return memo[id(e)]
+
+
+def _shape_hash(e: Expr, memo: dict[int, tuple[int, Expr]]) -> int:
+    """Structural hash, one pass over the distinct nodes (the dataclass hash re-walks shared
+    sub-trees at every use)."""
+    stack = [(e, False)]
+    while stack:
+        x, done = stack.pop()
+        k = id(x)
+        if k in memo:
+            continue
+        kids = children(x)
+        if not kids:
+            memo[k] = (hash(x), x)
+        elif not done:
+            stack.append((x, True))
+            stack.extend((y, False) for y in kids if id(y) not in memo)
+        else:
+            extra = (x.min, x.max) if isinstance(x, Repeat) else None
+            memo[k] = (hash((type(x).__name__, extra, tuple(memo[id(y)][0] for y in kids))), x)
+    return memo[id(e)][0]
+
+
+HEAVY_RULE_WEIGHT = 8192
+
+
+def heavy_shared_rules(rules: dict[str, Expr], start: str, *, heavy: int = HEAVY_RULE_WEIGHT,
+                       exclude: set[str] = frozenset()) -> tuple[dict[str, str], set[str]]:
+    """Rules too big to copy into every user: (alias, keep). Rules with equal bodies whose
+    automaton estimate (`expr_weight`) reaches `heavy` are merged (alias: name -> the first
+    such name), and those referenced more than once stay rules of their own, so the automaton
+    exists once instead of once per use (a schema's `{"type": "string", "maxLength": 1024}`
+    properties: ~50,000 states each). Rules in `exclude` (greedy rules, frames) are left alone."""
+    wmemo: dict[int, int] = {}
+    big = [n for n in sorted(rules) if n != start and n not in exclude and expr_weight(rules[n], wmemo) >= heavy]
+    if not big:
+        return {}, set()
+    hmemo: dict[int, tuple[int, Expr]] = {}
+    groups: dict[int, list[str]] = {}
+    alias: dict[str, str] = {}
+    for n in big:
+        same = groups.setdefault(_shape_hash(rules[n], hmemo), [])
+        for m in same:
+            if rules[m] == rules[n]:
+                alias[n] = m
+                break
+        else:
+            same.append(n)
+    uses: dict[str, int] = {}
+    seen: set[int] = set()
+    for body in rules.values():
+        stack = [body]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, Ref):
+                name = alias.get(x.name, x.name)
+                uses[name] = uses.get(name, 0) + 1
+                continue
+            if id(x) in seen:
+                continue
+            seen.add(id(x))
+            stack.extend(children(x))
+    keep = {n for n in big if n not in alias and uses.get(n, 0) > 1}
+    return {n: m for n, m in alias.items() if m in keep}, keep
+
+
+def inline_rules(rules: dict[str, Expr], keep: set[str], *, max_size: int = 20000,
+                 alias: dict[str, str] | None = None) -> dict[str, Expr]:
     """Substitute every rule not in `keep` into its users.
 
     A rule whose inlined body would exceed `max_size` IR nodes stays a rule of its own (a
-    call at run time) so shared sub-grammars are not copied without bound.
+    call at run time) so shared sub-grammars are not copied without bound. `alias` (name ->
+    name of a rule with the same language) redirects references.
     """
     keep = set(keep)
+    alias = alias or {}
+    alias_refs = {n: Ref(m) for n, m in alias.items()}
     expanded: dict[str, Expr] = {}
     sizes: dict[str, int] = {}
     in_progress: set[str] = set()
     size_memo: dict[int, int] = {}
     alive: list[Expr] = []  # keeps every node whose id is in size_memo alive
+    memo: dict[int, tuple[Expr, Expr]] = {}  # node id -> (node, substituted node)
 
     def expand(name: str) -> Expr:
         if name in expanded:
@@ -254,6 +396,8 @@ def inline_rules(rules: dict[str, Expr], keep: set[str], *, max_size: int = 2000
 
     def sub(e: Expr) -> Expr:
         if isinstance(e, Ref):
+            if e.name in alias:
+                e = alias_refs[e.name]
             if e.name in keep:
                 return e
             body = expand(e.name)
@@ -261,11 +405,17 @@ def inline_rules(rules: dict[str, Expr], keep: set[str], *, max_size: int = 2000
                 keep.add(e.name)
                 return e
             return body
-        return map_children(e, sub)
+        if isinstance(e, (Lit, Chars, ByteRange, Regex)):
+            return e
+        # shared sub-trees once (a rule's fate -- inlined or kept -- never changes once decided)
+        got = memo.get(id(e))
+        if got is None:
+            got = memo[id(e)] = (e, map_children(e, sub))
+        return got[1]
 
     out: dict[str, Expr] = {}
     for name in list(rules):
-        if name in keep:
+        if name in keep and name not in alias:
             out[name] = sub(rules[name])
     # Rules promoted to `keep` while inlining need their own (expanded) bodies too.
     changed = True
@@ -443,11 +593,13 @@ def eliminate_left_recursion(rules: dict[str, Expr], *, max_size: int = 200000) 
 
 def prepare(g: Grammar, *, inline_max_size: int = 20000) -> tuple[dict[str, Expr], str]:
     """All passes: returns (rules, start) ready for automata construction."""
-    rules = {n: resolve_regexes(e) for n, e in reachable_rules(g).items()}
+    refs_cache: dict[int, tuple] = {}
+    resolved: dict[int, tuple[Expr, Expr]] = {}
+    rules = {n: resolve_regexes(e, resolved) for n, e in reachable_rules(g, refs_cache).items()}
     rules = eliminate_left_recursion(rules)
-    rec = recursive_rules(rules)
-    keep = rec | {g.start}
-    rules = inline_rules(rules, keep, max_size=inline_max_size)
+    keep = cycle_cut(rules, {g.start}, refs_cache) | {g.start} | ((set(g.greedy) | set(g.frames)) & set(rules))
+    alias, heavy = heavy_shared_rules(rules, g.start, exclude=set(g.greedy) | set(g.frames))
+    rules = inline_rules(rules, keep | heavy, max_size=inline_max_size, alias=alias)
     live = reachable_rules(Grammar(rules, g.start))
     rules = {n: e for n, e in rules.items() if n in live}
     return rules, g.start

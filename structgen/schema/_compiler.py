@@ -105,8 +105,8 @@ class SchemaCompiler:
         self.limits = limits or Limits()
         self.lenient = lenient
         self.warnings: list[str] = []
-        if property_order not in ("schema", "any"):
-            raise ValueError("property_order must be 'schema' or 'any'")
+        if property_order not in ("schema", "any", "flexible"):
+            raise ValueError("property_order must be 'schema', 'any' or 'flexible'")
         self.order = property_order
         self.layout = _make_layout(whitespace, max_whitespace)
         value = load_schema(schema)
@@ -120,6 +120,7 @@ class SchemaCompiler:
         self._rule_names: dict[tuple[Sub, int], str] = {}
         self._pending: list[tuple[Sub, int, str]] = []
         self._obj_count = 0
+        self._frames: set[str] = set()  # value rules of any-order objects (see build_object)
         self.encoder = StringEncoder(string_escapes)
         self._node_by_id: dict[int, Node] = {}
 
@@ -870,6 +871,8 @@ class SchemaCompiler:
         name = self._rule_names.get(key)
         if name is None:
             name = f"v{len(self._rule_names)}" + (f"_d{depth}" if self.layout.depth_sensitive else "")
+            if sub == TRUE and not self.layout.depth_sensitive:
+                name = "any_value"  # the same body in every schema: its automaton is cached
             self._rule_names[key] = name
             self._pending.append((sub, depth, name))
             if len(self._rule_names) > self.limits.max_rules:
@@ -888,7 +891,7 @@ class SchemaCompiler:
             sub, depth, name = self._pending.pop()
             self.rules[name] = self._emit_sub(sub, depth)
         self.rules["start"] = start
-        g = Grammar(self.rules, "start")
+        g = Grammar(self.rules, "start", frames=frozenset(self._frames & set(self.rules)))
         g.meta["warnings"] = list(self.warnings)
         return g
 
@@ -1406,12 +1409,30 @@ class SchemaCompiler:
 
         dep_bits = {a for a, _ in dep_pairs} | {b for _, bs in dep_pairs for b in bs}
 
-        if self.order == "any" and len(members) > 0:
-            if len(members) > self.limits.max_any_order_properties:
+        tracked = set(range(len(members)))
+        order = self.order
+        if order == "flexible":
+            # only keys whose presence matters are tracked (each at most once); the others may
+            # come in any order and are not deduplicated (a JSON parser keeps the last value;
+            # every value is still validated). A minimum count needs every key tracked.
+            if not min_p:
+                tracked = set(required) | dep_bits
+            if len(tracked) > self.limits.max_any_order_properties:
+                self.warnings.append(f"{src or '#'}: {len(tracked)} keys to track is too many for "
+                                     "property_order='flexible'; this object uses schema order")
+                order = "schema"
+        if order in ("any", "flexible") and len(members) > 0:
+            if len(tracked) > self.limits.max_any_order_properties:
                 raise self.unsupported(
                     f"property_order='any' supports at most {self.limits.max_any_order_properties} named "
-                    f"properties per object; this one has {len(members)}", "properties", src)
+                    f"properties per object; this one has {len(members)} (property_order='flexible' "
+                    "tracks only the required ones)", "properties", src)
             all_req = sum(1 << i for i in required)
+            if len(members) > 2 and len(tracked) > 2:
+                # every key-subset state offers every member: inlined values would be copied
+                # into each of the 2^tracked states, so they stay frames of their own (a few
+                # copies are cheaper than frames: no context-dependent tokens at run time)
+                self._frames.update(e.name for m in members for e, _ in m[1] if isinstance(e, Ref))
 
             def T(seen: int, c: int, ex: int) -> Expr:
                 def build():
@@ -1419,7 +1440,10 @@ class SchemaCompiler:
                     named = []
                     if can_add(c):
                         for i in range(len(members)):
-                            if not seen >> i & 1:
+                            if i not in tracked:
+                                for e, bits in member_vars[i]:
+                                    named.append(seq(sep(c), e, T(seen, inc(c), ex | bits)))
+                            elif not seen >> i & 1:
                                 for e, bits in member_vars[i]:
                                     named.append(seq(sep(c), e, T(seen | 1 << i, inc(c), ex | bits)))
                     loop, steps = class_steps(c, ex, lambda c2, ex2: T(seen, c2, ex2))
@@ -1527,8 +1551,9 @@ def json_schema_to_grammar(schema, *, whitespace="flexible", max_whitespace=None
     schema: dict/bool, JSON text, or a pydantic v2 model class. whitespace: "flexible" (JSON
     whitespace, at most `max_whitespace` characters per gap, default 16), "compact" (none) or
     {"indent": n} (exactly json.dumps(indent=n)). property_order: "schema" (named keys in schema
-    order, then other keys) or "any" (any order, each key once; at most 8 named properties per
-    object). string_escapes: "canonical" (the escapes json.dumps writes) or "any" (every RFC 8259
+    order, then other keys), "any" (any order, each key once; at most 8 named properties per
+    object) or "flexible" (any order; only required/dependency keys tracked, see the package
+    docstring). string_escapes: "canonical" (the escapes json.dumps writes) or "any" (every RFC 8259
     escape). draft: "2020-12" / "2019-09" / "7" / "6" / "4", default from $schema, else 2020-12.
     resources: {uri: schema} for references outside the document. lenient: ignore what cannot be
     enforced exactly, listing it in the warnings, instead of raising UnsupportedSchema.

@@ -270,7 +270,10 @@ def merge(a: Record, b: Record) -> Record | None:
         if req & forb:
             return None
         parts = a.parts + tuple(p for p in b.parts if p not in a.parts)
-        order = a.order + tuple(x for x in b.order if x not in a.order)
+        # key order follows the record that defines properties: a bare `required: [x]` beside
+        # an `anyOf` of objects must not move x ahead of the properties listed before it
+        first, second = (b, a) if b.parts and not a.parts else (a, b)
+        order = first.order + tuple(x for x in second.order if x not in first.order)
         names = a.names + tuple(x for x in b.names if x not in a.names)
         deps = a.deps + tuple(x for x in b.deps if x not in a.deps)
         exists = a.exists + tuple(x for x in b.exists if x not in a.exists)

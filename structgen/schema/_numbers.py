@@ -694,8 +694,36 @@ SAFE_INT = Interval(Fraction(-TWO53), True, Fraction(TWO53), True)
 FINITE = Interval(Fraction(repr(-DBL_MAX)), False, Fraction(repr(DBL_MAX)), False)
 
 
+_NUMBER_CACHE: dict[tuple, Expr] = {}
+_NUMBER_CACHE_SIZE = 4096
+
+
+def _spec_key(spec: NumSpec) -> tuple:
+    """A cache key that tells 1 from 1.0 and 0.0 from -0.0 (their texts differ)."""
+    def val(x):
+        return (type(x).__name__, repr(x))
+
+    return (tuple((val(b.value), b.strict, b.lower) for b in spec.bounds), spec.integral, spec.mults,
+            spec.nonmults, tuple(val(x) for x in spec.excluded),
+            None if spec.points is None else tuple(val(x) for x in spec.points))
+
+
 def number_language(spec: NumSpec, rules: dict | None = None) -> Expr:
-    """The language of JSON number texts satisfying `spec` (a subset of both semantics)."""
+    """The language of JSON number texts satisfying `spec` (a subset of both semantics).
+    Results without helper rules are cached per process (schemas repeat their number types)."""
+    key = _spec_key(spec)
+    got = _NUMBER_CACHE.get(key)
+    if got is not None:
+        return got
+    e = _number_language(spec, rules)
+    if not _has_ref(e):
+        if len(_NUMBER_CACHE) >= _NUMBER_CACHE_SIZE:
+            _NUMBER_CACHE.clear()
+        _NUMBER_CACHE[key] = e
+    return e
+
+
+def _number_language(spec: NumSpec, rules: dict | None = None) -> Expr:
     if (not spec.bounds and spec.integral is None and not spec.mults and not spec.nonmults
             and not spec.excluded and spec.points is None):
         return JSON_NUMBER
