@@ -90,6 +90,7 @@ def main(argv=None):
 
     enc = quicktok.get_encoding("llama3")
     vocab = load_builtin("llama3")
+    load_start = os.getloadavg()
     vocab.trie  # build once, outside the timings
     structgen.compile_regex("warm|up", vocab, cache=False).matcher().next_token_mask()  # load numba cache
     rows = []
@@ -104,6 +105,7 @@ def main(argv=None):
         all_compile += c
         all_mask += m
         rows.append((name, n_states, percentiles(c), percentiles(m)))
+    load_end = os.getloadavg()
     oc, om = percentiles(all_compile), percentiles(all_mask)
     lines = ["| case | states | compile p50 (ms) | compile max (ms) | mask p50 (µs) | mask p95 (µs) | mask p99 (µs) | mask max (µs) | steps |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -115,8 +117,10 @@ def main(argv=None):
     body = (
         "## Core engine: compile and mask time (Llama-3 128k vocabulary)\n\n"
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"numba cache warm, compile cache off, default `precompute_budget_s`. Every string starts from a fresh compile, "
-        "so first-visit mask costs are included. Reproduce: `python benchmarks/bench_core.py`\n\n" + table + "\n"
+        f"numba cache warm, compile cache off, default `precompute_budget_s` (Lark grammars precompute every row, "
+        f"up to 2 s). Every string starts from a fresh compile, so first-visit mask costs are included. Load average "
+        f"at start / end: {load_start[0]:.2f} / {load_end[0]:.2f} (a shared machine inflates p50 and tails). "
+        "Reproduce: `python benchmarks/bench_core.py`\n\n" + table + "\n"
     )
     if not args.no_write:
         from benchmarks.docsection import update_section

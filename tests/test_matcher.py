@@ -215,3 +215,13 @@ def test_exit_heavy_states_use_full_walk_and_stay_exact(toy_bpe_vocab, monkeypat
     monkeypatch.setattr(C, "MAX_EXITS", 1)
     g = lark_to_ir(load_builtin_grammar("json"))
     _walk_and_compare(g, toy_bpe_vocab, seed=5, walks=1, steps=12, precompute_budget_s=0, cache=False)
+
+
+def test_pathologically_deep_grammar_is_a_limit_not_a_crash(small_vocab):
+    from structgen.grammar.ir import Alt, Lit, Seq
+
+    deep = Lit(b"x")
+    for _ in range(5000):  # raw constructors: the folding helpers would compare deep trees
+        deep = Alt((Lit(b"a"), Seq((Lit(b"("), deep, Lit(b")")))))
+    with pytest.raises(LimitExceeded):
+        structgen.compile_grammar(Grammar({"start": deep}), small_vocab, cache=False)

@@ -581,14 +581,20 @@ def compile_grammar(grammar: Grammar, vocab: Vocabulary, *, max_states: int = DE
     latency for regexes and small grammars.
     """
     _warm_mask_kernels()
-    key = (_grammar_key(grammar), vocab.fingerprint, max_states, fuel)
-    if cache:
-        hit = _COMPILE_CACHE.get(key)
-        if hit is not None:
-            _COMPILE_CACHE.move_to_end(key)
-            return hit
-    rules, start = prepare(grammar)
-    tables = build_tables(rules, start, max_states=max_states, greedy=frozenset(grammar.greedy) & set(rules))
+    try:
+        key = (_grammar_key(grammar), vocab.fingerprint, max_states, fuel)
+        if cache:
+            hit = _COMPILE_CACHE.get(key)
+            if hit is not None:
+                _COMPILE_CACHE.move_to_end(key)
+                return hit
+        rules, start = prepare(grammar)
+        tables = build_tables(rules, start, max_states=max_states, greedy=frozenset(grammar.greedy) & set(rules))
+    except RecursionError:
+        # the IR passes recurse over expression nesting; a pathological nesting depth is a
+        # limit like any other, not a crash
+        raise LimitExceeded("grammar nesting is too deep to compile (Python recursion limit); "
+                            "simplify the constraint") from None
     cg = CompiledGrammar(tables, vocab, fuel=fuel)
     cg.warnings += _longest_match_dead_ends(tables, cg._start_ok, cg._nullable, cg._follow)
     if precompute_budget_s > 0:
