@@ -40,7 +40,8 @@ if __package__ in (None, ""):
 from benchmarks.harness import DATA_ROOT, REPO_ROOT  # noqa: E402
 from benchmarks.harness.engines import engine_available, parse_spec  # noqa: E402
 from benchmarks.harness.results import (  # noqa: E402
-    Progress, fmt_ms, fmt_us, latest_by_key, load_records, machine_info, md_table, package_versions, pct,
+    collect_by_engine,
+    Progress, fmt_ms, fmt_us, load_records, machine_info, md_table, package_versions, pct,
     update_meta)
 from benchmarks.harness.worker import WorkerRunner  # noqa: E402
 
@@ -243,20 +244,7 @@ def _p(x) -> str:
 
 
 def collect(out: str, engines: list[str] | None, case_ids: list[str] | None) -> dict[str, list[dict]]:
-    latest = latest_by_key(r for r in load_records(out) if r.get("bench") == BENCH)
-    if engines is None:
-        engines = list(dict.fromkeys(e for e, _ in latest))
-    by_engine = {}
-    for eng in engines:
-        recs = ([r for (e, _), r in latest.items() if e == eng] if case_ids is None
-                else [latest[(eng, c)] for c in case_ids if (eng, c) in latest])
-        if recs:
-            by_engine[eng] = sorted(recs, key=lambda r: r["case"])
-    # side by side: only the cases every engine has run
-    if len(by_engine) > 1:
-        common = set.intersection(*[{r["case"] for r in v} for v in by_engine.values()])
-        by_engine = {e: [r for r in v if r["case"] in common] for e, v in by_engine.items()}
-    return by_engine
+    return collect_by_engine(out, BENCH, engines, case_ids, common_only=True)
 
 
 def summary_table(by_engine: dict[str, list[dict]]) -> str:

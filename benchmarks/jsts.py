@@ -23,7 +23,8 @@ if __package__ in (None, ""):
 
 from benchmarks.harness import DATA_ROOT  # noqa: E402
 from benchmarks.harness.results import (  # noqa: E402
-    check_tokenizer, default_out, latest_by_key, load_records, machine_info, md_table, package_versions,
+    collect_by_engine,
+    check_tokenizer, default_out, machine_info, md_table, package_versions,
     parse_engine_timeouts, run_engines, update_meta)
 
 BENCH = "jsts"
@@ -217,16 +218,7 @@ def baseline_comparison(recs: list[dict], baseline: dict) -> tuple[str, list[str
 
 
 def collect(out: str, engines: list[str] | None, case_ids: list[str] | None) -> dict[str, list[dict]]:
-    latest = latest_by_key(r for r in load_records(out) if r.get("bench") == BENCH)
-    if engines is None:  # every engine in the file, in order of appearance
-        engines = list(dict.fromkeys(e for e, _ in latest))
-    by_engine = {}
-    for eng in engines:
-        recs = ([r for (e, _), r in latest.items() if e == eng] if case_ids is None
-                else [latest[(eng, c)] for c in case_ids if (eng, c) in latest])
-        if recs:
-            by_engine[eng] = sorted(recs, key=lambda r: r["case"])
-    return by_engine
+    return collect_by_engine(out, BENCH, engines, case_ids)
 
 
 def print_report(by_engine: dict[str, list[dict]], baseline: dict) -> None:

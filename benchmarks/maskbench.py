@@ -22,7 +22,8 @@ if __package__ in (None, ""):
 
 from benchmarks.harness import DATA_ROOT  # noqa: E402
 from benchmarks.harness.results import (  # noqa: E402
-    case_summary, check_tokenizer, default_out, engine_stats, fmt_ms, fmt_us, latest_by_key, load_records,
+    collect_by_engine,
+    case_summary, check_tokenizer, default_out, engine_stats, fmt_ms, fmt_us,
     machine_info, md_table, package_versions, parse_engine_timeouts, run_engines, update_meta)
 
 BENCH = "maskbench"
@@ -174,18 +175,7 @@ def failure_list(by_engine: dict[str, list[dict]], limit: int = 15) -> str:
 
 
 def collect(out: str, engines: list[str] | None, case_ids: list[str] | None) -> dict[str, list[dict]]:
-    latest = latest_by_key(r for r in load_records(out) if r.get("bench") == BENCH)
-    if engines is None:  # every engine in the file, in order of appearance
-        engines = list(dict.fromkeys(e for e, _ in latest))
-    by_engine = {}
-    for eng in engines:
-        if case_ids is None:
-            recs = [r for (e, _), r in latest.items() if e == eng]
-        else:
-            recs = [latest[(eng, c)] for c in case_ids if (eng, c) in latest]
-        if recs:
-            by_engine[eng] = sorted(recs, key=lambda r: r["case"])
-    return by_engine
+    return collect_by_engine(out, BENCH, engines, case_ids)
 
 
 def print_report(by_engine, expected) -> None:

@@ -352,3 +352,23 @@ def run_engines(engines: list[str], cases: list[dict], out_path: str, meta_path:
             update_meta(meta_path, engines={eng: {}})
         ran.append(eng)
     return ran
+
+
+def collect_by_engine(out: str, bench: str, engines: list[str] | None, case_ids: list[str] | None,
+                      common_only: bool = False) -> dict[str, list[dict]]:
+    """The latest record per (engine, case) of one benchmark in a results file, grouped by engine
+    (engines in order of appearance unless given), sorted by case; `case_ids` restricts the
+    cases; `common_only` keeps only the cases every engine has run (side-by-side tables)."""
+    latest = latest_by_key(r for r in load_records(out) if r.get("bench") == bench)
+    if engines is None:
+        engines = list(dict.fromkeys(e for e, _ in latest))
+    by_engine = {}
+    for eng in engines:
+        recs = ([r for (e, _), r in latest.items() if e == eng] if case_ids is None
+                else [latest[(eng, c)] for c in case_ids if (eng, c) in latest])
+        if recs:
+            by_engine[eng] = sorted(recs, key=lambda r: r["case"])
+    if common_only and len(by_engine) > 1:
+        common = set.intersection(*[{r["case"] for r in v} for v in by_engine.values()])
+        by_engine = {e: [r for r in v if r["case"] in common] for e, v in by_engine.items()}
+    return by_engine

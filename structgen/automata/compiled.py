@@ -170,7 +170,6 @@ class CompiledGrammar:
             self._state_cache.move_to_end(s)
             return sm
         t = self.tables
-        trie = self._trie
         root_only = not t.rule_called[t.rule_of[s]]
         init_s = np.array([s], dtype=np.int32)
         init_p = np.array([K.BOTTOM if root_only else K.FRAME], dtype=np.int32)
@@ -349,7 +348,6 @@ class CompiledGrammar:
 
     def _full_walk(self, configs, sms) -> np.ndarray:
         """One trie walk from the real stacks (no precomputed rows): for exit-heavy states."""
-        trie = self._trie
         sc = self._get_scratch()
         # the configurations' union holds the widest slice any of them takes
         best = max(sms, key=lambda sm: sm.slice_k)
@@ -368,7 +366,6 @@ class CompiledGrammar:
 
     def _walk_exits(self, mask, exits, stack) -> None:
         """Tokens under the exit nodes, continued by the parent frame of the real stack."""
-        trie = self._trie
         sc = self._get_scratch()
         init_s, init_p, nodes = _stacks_to_arena(((stack[-1], stack[:-1]),))
         _, flags = self._walk(init_s, init_p, nodes, exits, mask, sc.exits[:0], self._empty_skip, self._all_follow)

@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 
 from structgen.errors import GrammarError, LimitExceeded
-from structgen.grammar.passes import children
+from structgen.grammar.passes import fold_postorder, repeat_copies_of
 from structgen.grammar.ir import ANY_CHAR, Alt, And, ByteRange, Chars, Expr, Lit, Not, Ref, Repeat, Seq
 
 
@@ -81,38 +81,24 @@ class NFA:
         identity (IR hashes are not cached by the dataclasses: hashing big sub-trees repeatedly was
         a large share of compile time; the node is kept so that its id stays its own). The size
         counts a bounded repetition's copies: it estimates the Thompson NFA."""
-        info = self._info
-        stack = [(root, False)]
-        while stack:
-            e, done = stack.pop()
-            k = id(e)
-            if k in info:
-                continue
-            kids = children(e)
-            if not done and kids:
-                stack.append((e, True))
-                stack.extend((x, False) for x in kids if id(x) not in info)
-                continue
+        uses = self._uses
+
+        def analyze(e: Expr, kids: list[tuple]) -> tuple:
             if not kids:
-                info[k] = (isinstance(e, Ref), _LEAF_SIZE.get(type(e), 1) + (len(e.value) if isinstance(e, Lit) else 0),
-                           hash(e), e)
-                continue
-            has_ref = False
-            size = 1
-            hs = []
-            uses = self._uses
-            for x in kids:
-                hr, sz, h, _ = info[id(x)]
-                has_ref = has_ref or hr
-                size += sz
-                hs.append(h)
+                return (isinstance(e, Ref), _LEAF_SIZE.get(type(e), 1) + (len(e.value) if isinstance(e, Lit) else 0),
+                        hash(e), e)
+            has_ref = any(hr for hr, _, _, _ in kids)
+            size = 1 + sum(sz for _, sz, _, _ in kids)
+            hs = [h for _, _, h, _ in kids]
+            for h in hs:
                 uses[h] = uses.get(h, 0) + 1
+            extra = None
             if isinstance(e, Repeat):
                 extra = (e.min, e.max)
-                size = 1 + (size - 1) * max(1, e.min + (1 if e.max is None else e.max - e.min))
-            else:
-                extra = None
-            info[k] = (has_ref, size, hash((type(e).__name__, extra, tuple(hs))), e)
+                size = 1 + (size - 1) * repeat_copies_of(e)
+            return (has_ref, size, hash((type(e).__name__, extra, tuple(hs))), e)
+
+        fold_postorder(root, self._info, analyze)
 
     def _hash(self, e: Expr) -> int:
         got = self._info.get(id(e))
@@ -654,21 +640,14 @@ def structural_hash(e: Expr, memo: dict[int, tuple[int, Expr]] | None = None) ->
     node)) can be shared between expressions that share sub-trees."""
     if memo is None:
         memo = {}
-    stack = [(e, False)]
-    while stack:
-        x, done = stack.pop()
-        k = id(x)
-        if k in memo:
-            continue
-        kids = children(x)
+
+    def node_hash(x: Expr, kids: list[tuple[int, Expr]]) -> tuple[int, Expr]:
         if not kids:
-            memo[k] = (hash(x), x)
-        elif not done:
-            stack.append((x, True))
-            stack.extend((y, False) for y in kids if id(y) not in memo)
-        else:
-            extra = (x.min, x.max) if isinstance(x, Repeat) else None
-            memo[k] = (hash((type(x).__name__, extra, tuple(memo[id(y)][0] for y in kids))), x)
+            return (hash(x), x)
+        extra = (x.min, x.max) if isinstance(x, Repeat) else None
+        return (hash((type(x).__name__, extra, tuple(h for h, _ in kids))), x)
+
+    fold_postorder(e, memo, node_hash)
     return memo[id(e)][0]
 
 

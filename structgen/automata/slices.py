@@ -74,19 +74,13 @@ def _count_chars(t_byte, t_end, t_tok_start, t_tok_ids, in_slice, node_chars, to
     tokens in the slice get their node's count; then node_chars becomes the subtree maximum."""
     n = t_byte.shape[0]
     depth_chars = np.zeros(n, np.int32)
-    stack = np.empty(n + 1, np.int64)
-    top = 0
-    stack[0] = 0
+    parent = _parents(t_end)
     for v in range(1, n):
-        while t_end[stack[top]] <= v:
-            top -= 1
         b = t_byte[v]
-        depth_chars[v] = depth_chars[stack[top]] + (0 if 0x80 <= b < 0xC0 else 1)
+        depth_chars[v] = depth_chars[parent[v]] + (0 if 0x80 <= b < 0xC0 else 1)
         if in_slice[v]:
             for k in range(t_tok_start[v], t_tok_start[v + 1]):
                 tok_chars[t_tok_ids[k]] = depth_chars[v]
-        top += 1
-        stack[top] = v
     # subtree maxima: in DFS order a subtree is the interval [v, t_end[v]); children are later
     for v in range(n - 1, -1, -1):
         m = depth_chars[v]
@@ -155,24 +149,33 @@ def json_string_slice(vocab) -> Slice:
 
 
 @njit(cache=True)
-def _mark_nodes(t_byte, t_end, trans, start, in_slice, skip):
-    n = t_byte.shape[0]
-    state = np.full(n, -1, np.int32)
-    state[0] = start
+def _parents(t_end):
+    """parent[v] of every trie node (DFS pre-order: the open ancestors form a stack)."""
+    n = t_end.shape[0]
+    parent = np.full(n, -1, np.int64)
     stack = np.empty(n + 1, np.int64)
-    # Pre-order: a node's parent precedes it; track the open ancestors on a stack.
     top = 0
     stack[0] = 0
     for v in range(1, n):
         while t_end[stack[top]] <= v:
             top -= 1
-        p = stack[top]
-        ps = state[p]
+        parent[v] = stack[top]
+        top += 1
+        stack[top] = v
+    return parent
+
+
+@njit(cache=True)
+def _mark_nodes(t_byte, t_end, trans, start, in_slice, skip):
+    n = t_byte.shape[0]
+    state = np.full(n, -1, np.int32)
+    state[0] = start
+    parent = _parents(t_end)
+    for v in range(1, n):
+        ps = state[parent[v]]
         if ps >= 0:
             state[v] = trans[ps, t_byte[v]]
         in_slice[v] = state[v] >= 0
-        top += 1
-        stack[top] = v
     # a subtree is all-in iff no node inside it is out of the slice: count outs with a prefix sum
     outs = np.zeros(n + 1, np.int64)
     for v in range(n):

@@ -259,43 +259,45 @@ def expr_size(e: Expr, memo: dict[int, int] | None = None) -> int:
     """Tree size of e (shared sub-expressions counted once per use). `memo` (by node identity)
     makes repeated calls on expressions sharing sub-trees linear; the caller must keep the
     nodes alive while the memo is in use."""
-    if memo is None:
-        memo = {}
-    stack = [(e, False)]
-    while stack:
-        x, done = stack.pop()
-        k = id(x)
-        if k in memo:
-            continue
-        kids = children(x)
-        if not done and kids:
-            stack.append((x, True))
-            stack.extend((y, False) for y in kids if id(y) not in memo)
-            continue
-        memo[k] = 1 + (len(x.value) if isinstance(x, Lit) else 0) + sum(memo[id(y)] for y in kids)
-    return memo[id(e)]
+    return _tree_size(e, {} if memo is None else memo, repeat_copies=False)
 
 
 def expr_weight(e: Expr, memo: dict[int, int] | None = None) -> int:
     """Like `expr_size`, but a bounded repetition counts its copies: an estimate of the
     automaton's size (`x{0,1024}` is small IR and a large automaton)."""
-    if memo is None:
-        memo = {}
+    return _tree_size(e, {} if memo is None else memo, repeat_copies=True)
+
+
+def _tree_size(e: Expr, memo: dict[int, int], repeat_copies: bool) -> int:
+    def size(x: Expr, kids: list[int]) -> int:
+        w = 1 + (len(x.value) if isinstance(x, Lit) else 0) + sum(kids)
+        if repeat_copies and isinstance(x, Repeat):
+            w = 1 + (w - 1) * repeat_copies_of(x)
+        return w
+
+    return fold_postorder(e, memo, size)
+
+
+def repeat_copies_of(r: Repeat) -> int:
+    """How many copies of its item a repetition's automaton holds (an unbounded tail counts 1)."""
+    return max(1, r.min + (1 if r.max is None else r.max - r.min))
+
+
+def fold_postorder(e: Expr, memo: dict, f):
+    """memo[id(x)] = f(x, [values of x's children]) for every distinct node x under e, children
+    first, without recursion (IR can be deep). `memo` may be shared between expressions with
+    shared sub-trees; the caller keeps the nodes alive while it is in use (ids are reused)."""
     stack = [(e, False)]
     while stack:
         x, done = stack.pop()
-        k = id(x)
-        if k in memo:
+        if id(x) in memo:
             continue
         kids = children(x)
         if not done and kids:
             stack.append((x, True))
             stack.extend((y, False) for y in kids if id(y) not in memo)
             continue
-        w = 1 + (len(x.value) if isinstance(x, Lit) else 0) + sum(memo[id(y)] for y in kids)
-        if isinstance(x, Repeat):
-            w = 1 + (w - 1) * max(1, x.min + (1 if x.max is None else x.max - x.min))
-        memo[k] = w
+        memo[id(x)] = f(x, [memo[id(y)] for y in kids])
     return memo[id(e)]
 
 
