@@ -68,7 +68,8 @@ PHASES = ("schema", "prepare", "dfas", "tables", "setup", "precompute")
 def compile_phased(schema, vocab, budget: float, times: dict) -> object:
     """compile_json_schema(schema, vocab, precompute_budget_s=budget, cache=False), phase by phase;
     adds each phase's seconds to `times` (keys: PHASES)."""
-    from structgen.automata import fsm, tables as T
+    from structgen.automata import fsm
+    from structgen.automata import tables as T
     from structgen.automata.compiled import CompiledGrammar
     from structgen.grammar.passes import prepare
     from structgen.schema import json_schema_to_grammar

@@ -16,3 +16,18 @@ def update_section(name: str, body: str, path: str = DOC) -> None:
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def remove_section(name: str, path: str = DOC) -> bool:
+    """Delete one named section (e.g. one folded into another); True when it was there."""
+    begin, end = f"<!-- section:{name} -->", f"<!-- /section:{name} -->"
+    if not os.path.exists(path):
+        return False
+    text = open(path, encoding="utf-8").read()
+    pattern = re.compile(r"\n*" + re.escape(begin) + r".*?" + re.escape(end) + r"\n?", re.S)
+    new, n = pattern.subn("\n", text, count=1)
+    if not n:
+        return False
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(new.rstrip("\n") + "\n" if new.strip() else new)
+    return True

@@ -33,13 +33,13 @@ REPO = os.path.dirname(HERE)
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from structgen.errors import (
+from structgen.errors import (  # noqa: E402
     InvalidSchema,
     LimitExceeded,
     StructgenError,
     UnsupportedSchema,
 )
-from structgen.schema import json_schema_to_grammar
+from structgen.schema import json_schema_to_grammar  # noqa: E402
 
 SUITE = os.environ.get("STRUCTGEN_JSTS", os.path.join(os.path.dirname(REPO), "shared", "data",
                                                       "json-schema-test-suite"))

@@ -40,9 +40,17 @@ if __package__ in (None, ""):
 from benchmarks.harness import DATA_ROOT, REPO_ROOT  # noqa: E402
 from benchmarks.harness.engines import engine_available, parse_spec  # noqa: E402
 from benchmarks.harness.results import (  # noqa: E402
+    Progress,
     collect_by_engine,
-    Progress, fmt_ms, fmt_us, load_records, machine_info, md_table, package_versions, pct,
-    update_meta)
+    fmt_ms,
+    fmt_us,
+    load_records,
+    machine_info,
+    md_table,
+    package_versions,
+    pct,
+    update_meta,
+)
 from benchmarks.harness.worker import WorkerRunner  # noqa: E402
 
 BENCH = "jsonschemabench"

@@ -22,10 +22,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.harness import DATA_ROOT  # noqa: E402
-from benchmarks.harness.results import (  # noqa: E402
-    collect_by_engine,
-    check_tokenizer, default_out, machine_info, md_table, package_versions,
-    parse_engine_timeouts, run_engines, update_meta)
+from benchmarks.harness.results import (check_tokenizer, collect_by_engine, default_out, machine_info,  # noqa: E402
+                                        md_table, package_versions, parse_engine_timeouts, run_engines,
+                                        update_meta)
 
 BENCH = "jsts"
 JSTS_DIR = os.path.join(DATA_ROOT, "json-schema-test-suite")

@@ -4,10 +4,11 @@
         --limit 200 --seed 0 --out results/maskbench.jsonl
 
 Each file: compile (timed); every valid instance (`json.dumps(data, ensure_ascii=False)`,
-Llama-3 BPE tokens, or SmolLM2's with `--tokenizer smollm2`) walked token by token, timing each mask; every invalid instance must be
-blocked. pass = compiled, every valid accepted, every invalid blocked. Results are appended
-to the JSONL file (re-running resumes); the tables are printed at the end (`--report-only`
-prints them without running).
+Llama-3 BPE tokens, or SmolLM2's with `--tokenizer smollm2`) walked token by token, timing
+each mask; every invalid instance must be blocked. pass = compiled, every valid accepted,
+every invalid blocked. Results are appended to the JSONL file (re-running resumes); the tables
+are printed at the end (`--report-only` prints them without running). `benchmarks/report.py`
+writes the docs section from one or more results files.
 """
 from __future__ import annotations
 
@@ -21,10 +22,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.harness import DATA_ROOT  # noqa: E402
-from benchmarks.harness.results import (  # noqa: E402
-    collect_by_engine,
-    case_summary, check_tokenizer, default_out, engine_stats, fmt_ms, fmt_us,
-    machine_info, md_table, package_versions, parse_engine_timeouts, run_engines, update_meta)
+from benchmarks.harness.results import (case_summary, check_tokenizer, collect_by_engine, default_out,  # noqa: E402
+                                        engine_stats, fmt_ms, fmt_us, machine_info, md_table,
+                                        package_versions, parse_engine_timeouts, run_engines, update_meta)
 
 BENCH = "maskbench"
 MASKBENCH_DIR = os.path.join(DATA_ROOT, "maskbench")
@@ -67,33 +67,51 @@ def load_expected(root: str = MASKBENCH_DIR) -> dict:
 
 # ----------------------------------------------------------------------------- tables
 
-def summary_table(by_engine: dict[str, list[dict]]) -> str:
-    header = ["engine", "files", "compiled", "passed", "valid rejected", "invalid accepted", "timeout/oom/crash",
+def _files_cell(n: int, total: int | None) -> str:
+    return f"{n}" if total is None or n >= total else f"{n} of {total}"
+
+
+def summary_table(by_engine: dict[str, list[dict]], total: int | None = None,
+                  limits: dict[str, float | None] | None = None) -> str:
+    """One row per engine. `total`: the files of the selection (an engine that ran fewer shows
+    "n of total"); `limits`: each engine's per-file time limit in seconds (a column when given)."""
+    header = ["engine", "files", "compiled", "passed", "valid rejected", "invalid accepted", "timeouts",
+              "oom / crash"] + (["time limit"] if limits is not None else []) + [
               "compile p50", "p90", "p99", "max", "mask p50", "p95", "p99", "p99.9", "mean"]
     rows = []
     for eng, recs in by_engine.items():
         s = engine_stats(recs)
         c, m = s["compile_ms"], s["mask_us"]
-        rows.append([eng, s["files"], s["compiled"], s["passed"],
+        lim = (limits or {}).get(eng)
+        rows.append([eng, _files_cell(s["files"], total), s["compiled"], s["passed"],
                      f"{s['valid_rejected']} / {s['valid']}", f"{s['invalid_accepted']} / {s['invalid']}",
-                     f"{s['timeout']}/{s['oom']}/{s['crash']}",
-                     fmt_ms(c["p50"]), fmt_ms(c["p90"]), fmt_ms(c["p99"]), fmt_ms(c["max"]),
-                     fmt_us(m["p50"]), fmt_us(m["p95"]), fmt_us(m["p99"]), fmt_us(m["p99.9"]), fmt_us(m["mean"])])
+                     s["timeout"], f"{s['oom']} / {s['crash']}"]
+                    + ([f"{lim:g} s" if lim else "–"] if limits is not None else [])
+                    + [fmt_ms(c["p50"]), fmt_ms(c["p90"]), fmt_ms(c["p99"]), fmt_ms(c["max"]),
+                       fmt_us(m["p50"]), fmt_us(m["p95"]), fmt_us(m["p99"]), fmt_us(m["p99.9"]), fmt_us(m["mean"])])
     return md_table(header, rows)
 
 
-def group_tables(by_engine: dict[str, list[dict]]) -> str:
-    groups = sorted({r.get("group", "?") for recs in by_engine.values() for r in recs})
+def group_tables(by_engine: dict[str, list[dict]], group_sizes: dict[str, int] | None = None) -> str:
+    """Passes and latencies per dataset group. `group_sizes`: files per group in the selection (an
+    engine that ran fewer of a group's files says so in its cell)."""
+    groups = sorted(set(group_sizes or ()) | {r.get("group", "?") for recs in by_engine.values() for r in recs})
     engines = list(by_engine)
     rows_pass, rows_time = [], []
     for g in groups:
         rp, rt = [g], [g]
-        n = 0
+        n = (group_sizes or {}).get(g, 0)
         for eng in engines:
             recs = [r for r in by_engine[eng] if r.get("group", "?") == g]
-            n = max(n, len(recs))
+            if group_sizes is None:
+                n = max(n, len(recs))
             s = engine_stats(recs)
-            rp.append(f"{s['passed']} ({s['compiled']} c, {s['valid_rejected']} vr, {s['invalid_accepted']} ia)")
+            ran = "" if group_sizes is None or len(recs) >= n else f"; {len(recs)} of {n} run"
+            if not recs and n:
+                rp.append("– (not run)")
+            else:
+                rp.append(f"{s['passed']} ({s['compiled']} c, {s['valid_rejected']} vr, {s['invalid_accepted']} ia"
+                          + (f", {s['timeout']} to" if s["timeout"] else "") + f"{ran})")
             rt.append(f"{fmt_ms(s['compile_ms']['p50'])} / {fmt_us(s['mask_us']['p50'])} / "
                       f"{fmt_us(s['mask_us']['p99'])}")
         rp.insert(1, n)
@@ -102,7 +120,7 @@ def group_tables(by_engine: dict[str, list[dict]]) -> str:
     t1 = md_table(["group", "files"] + [f"{e}: passed" for e in engines], rows_pass)
     t2 = md_table(["group"] + [f"{e}: compile p50 / mask p50 / mask p99" for e in engines], rows_time)
     return ("Passed files per group (c = compiled, vr = valid instances rejected, ia = invalid instances "
-            "accepted):\n\n" + t1 + "\n\nLatency per group:\n\n" + t2)
+            "accepted, to = timed out):\n\n" + t1 + "\n\nLatency per group:\n\n" + t2)
 
 
 def expected_comparison(by_engine: dict[str, list[dict]], expected: dict) -> str:
@@ -207,8 +225,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--groups", default="", help="comma-separated dataset groups (default: all)")
     ap.add_argument("--files", default="", help="comma-separated file paths/names (e.g. Github_easy/x.json)")
-    ap.add_argument("--out", default=None,
-                    help="results JSONL (default: results/maskbench.jsonl, results/maskbench-smollm2.jsonl for smollm2)")
+    ap.add_argument("--out", default=None, help="results JSONL (default: results/maskbench.jsonl, "
+                                                "results/maskbench-smollm2.jsonl for smollm2)")
     ap.add_argument("--timeout", type=float, default=120.0, help="wall-clock seconds per file per engine")
     ap.add_argument("--mem-mb", type=int, default=8192, help="address-space cap per worker over its warm size")
     ap.add_argument("--engine-timeouts", default="",

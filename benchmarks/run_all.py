@@ -8,10 +8,13 @@
 The steps run one after the other (one benchmark process at a time, so they do not disturb each
 other's timings): core, MaskBench side by side, JSON-Schema-Test-Suite side by side,
 JSONSchemaBench, ASAp, generation, monitors, then `report.py` (MaskBench / test-suite sections and
-their plots). Each step's command is the one its section of docs/benchmarks.md names (read from
-the doc, so the two cannot drift apart; a built-in default is used when the doc has no such
-section yet). Results files under results/ are resumed, so an interrupted run picks up where it
-stopped. `--quick` shrinks every step, writes results to a temporary folder and never touches
+their plots). Each step's commands are those its section of docs/benchmarks.md names (read from
+the doc, so the two cannot drift apart; built-in defaults are used when the doc has no such
+section yet); a step may run several, e.g. the MaskBench section's two runs (structgen with
+`property_order=flexible`, then the three peers with `--engine-timeouts outlines=10`, each into
+its own results file) and the `report.py` command of each side-by-side section. Results files
+under results/ are resumed, so an interrupted run picks up where it stopped. `--quick` shrinks
+every step, moves every results file into a temporary folder (same file names) and never touches
 docs/ (the report goes to that folder).
 """
 from __future__ import annotations
@@ -31,31 +34,56 @@ if __package__ in (None, ""):
 from benchmarks.docsection import DOC  # noqa: E402
 from benchmarks.harness import REPO_ROOT  # noqa: E402
 
-# name, doc section, pattern of the command in that section, default command, quick overrides
-STEPS: list[tuple[str, str, str, str, dict]] = [
-    ("core", "core", r"Reproduce: `(python benchmarks/bench_core\.py[^`]*)`",
-     "python benchmarks/bench_core.py", {"--repeat": "1", "--no-write": True}),
-    ("maskbench", "maskbench-side-by-side", r"Reproduce: `(python benchmarks/maskbench\.py[^`]*)`",
-     "python benchmarks/maskbench.py --engines llguidance,structgen,xgrammar --jobs 1 --limit 100 --mem-mb 8192 "
-     "--seed 0 --timeout 30.0", {"--limit": "4", "--out": "{tmp}/maskbench.jsonl"}),
-    ("jsts", "jsts-side-by-side", r"Reproduce: `(python benchmarks/jsts\.py[^`]*)`",
-     "python benchmarks/jsts.py --engines llguidance,structgen --drafts draft2020-12 --jobs 1 --mem-mb 8192 "
-     "--optional none --timeout 20.0", {"--limit-groups": "8", "--out": "{tmp}/jsts.jsonl"}),
-    ("jsonschemabench", "jsonschemabench", r"Written by `(python benchmarks/jsonschemabench\.py[^`]*)`",
-     "python benchmarks/jsonschemabench.py",
+
+class InTmp:
+    """A `--quick` override for a path option: each path (comma-separated) moved into the quick run's
+    folder under its own file name; when the option is absent, `default` there (or nothing when
+    `default` is None)."""
+
+    def __init__(self, default: str | None = None):
+        self.default = default
+
+    def value(self, old: str | None, tmp: str) -> str | None:
+        if old:
+            return ",".join(os.path.join(tmp, os.path.basename(p)) for p in old.split(",") if p)
+        return os.path.join(tmp, self.default) if self.default else None
+
+
+# name, doc sections, pattern of the command(s) in those sections (every match runs, in order),
+# default commands (when the doc names none), quick overrides
+STEPS: list[tuple[str, tuple[str, ...], str, list[str], dict]] = [
+    ("core", ("core",), r"Reproduce: `(python benchmarks/bench_core\.py[^`]*)`",
+     ["python benchmarks/bench_core.py"], {"--repeat": "1", "--no-write": True}),
+    # the MaskBench section: one run per results file (structgen with flexible key order; the peers)
+    ("maskbench", ("maskbench-side-by-side",), r"Reproduce: `(python benchmarks/maskbench\.py[^`]*)`",
+     ["python benchmarks/maskbench.py --engines structgen:property_order=flexible --jobs 1 --limit 800 "
+      "--mem-mb 8192 --seed 0 --timeout 30.0 --out results/mb800_structgen.jsonl",
+      "python benchmarks/maskbench.py --engines llguidance,xgrammar,outlines --engine-timeouts outlines=10 "
+      "--jobs 1 --limit 800 --mem-mb 8192 --seed 0 --timeout 30.0 --out results/mb800_peers.jsonl"],
+     {"--limit": "4", "--out": InTmp("maskbench.jsonl")}),
+    ("jsts", ("jsts-side-by-side",), r"Reproduce: `(python benchmarks/jsts\.py[^`]*)`",
+     ["python benchmarks/jsts.py --engines llguidance,structgen,xgrammar,outlines --drafts draft2020-12 --jobs 1 "
+      "--mem-mb 8192 --optional none --timeout 20.0 --engine-timeouts outlines=10 --out results/jsts2020.jsonl"],
+     {"--limit-groups": "8", "--out": InTmp("jsts.jsonl")}),
+    ("jsonschemabench", ("jsonschemabench",), r"Written by `(python benchmarks/jsonschemabench\.py[^`]*)`",
+     ["python benchmarks/jsonschemabench.py"],
      {"--n": "1", "--datasets": "Glaiveai2K", "--max-new-tokens": "24", "--out": "{tmp}/jsonschemabench.jsonl",
       "--no-write": True}),
-    ("asap", "asap", r"`(python benchmarks/bench_asap\.py[^`]*)`",
-     "python benchmarks/bench_asap.py --seeds 5 --n 3000 --smollm2 1000",
+    ("asap", ("asap",), r"`(python benchmarks/bench_asap\.py[^`]*)`",
+     ["python benchmarks/bench_asap.py --seeds 5 --n 3000 --smollm2 1000"],
      {"--seeds": "1", "--n": "200", "--smollm2": "20", "--no-write": True, "--png": "{tmp}/asap_kl.png"}),
-    ("generation", "generation", r"`(python benchmarks/bench_generation\.py[^`]*)`",
-     "python benchmarks/bench_generation.py --rounds 2 --tokens 24",
+    ("generation", ("generation",), r"`(python benchmarks/bench_generation\.py[^`]*)`",
+     ["python benchmarks/bench_generation.py --rounds 2 --tokens 24"],
      {"--rounds": "1", "--tokens": "6", "--no-write": True}),
-    ("monitors", "monitors", r"Command: `(python benchmarks/bench_monitors\.py[^`]*)`",
-     "python benchmarks/bench_monitors.py --sites 48 --max-new 12",
+    ("monitors", ("monitors",), r"Command: `(python benchmarks/bench_monitors\.py[^`]*)`",
+     ["python benchmarks/bench_monitors.py --sites 48 --max-new 12"],
      {"--sites": "3", "--max-new": "4", "--no-write": True}),
-    ("report", "maskbench-side-by-side", r"`(python benchmarks/report\.py)`", "python benchmarks/report.py",
-     {"--maskbench": "{tmp}/maskbench.jsonl", "--jsts": "{tmp}/jsts.jsonl", "--doc": "{tmp}/benchmarks.md"}),
+    # each side-by-side section names the report.py command that writes it (and its plots)
+    ("report", ("maskbench-side-by-side", "jsts-side-by-side"), r"`(python benchmarks/report\.py[^`]*)`",
+     ["python benchmarks/report.py --maskbench results/mb800_structgen.jsonl,results/mb800_peers.jsonl "
+      "--engines structgen:property_order=flexible,llguidance,xgrammar,outlines",
+      "python benchmarks/report.py --jsts results/jsts2020.jsonl"],
+     {"--maskbench": InTmp(), "--jsts": InTmp(), "--doc": "{tmp}/benchmarks.md"}),
 ]
 
 #: flags the doc states apart from the command (the ASAp section: "(`--seeds 5 --n 3000`)", "(`--smollm2 N`)")
@@ -68,19 +96,32 @@ def section_text(doc: str, name: str) -> str | None:
     return m.group(1) if m else None
 
 
+def documented_commands(doc: str, step: tuple) -> tuple[list[list[str]], str]:
+    """([argv, ...], where they came from): every command the step's sections name (each once, in
+    order), else the built-in defaults."""
+    name, sections, pattern, defaults, _ = step
+    found, origins = [], []
+    for sec in sections:
+        body = section_text(doc, sec)
+        for m in re.finditer(pattern, body or ""):
+            argv = shlex.split(m.group(1))
+            for extra in EXTRA_FLAGS.get(name, []):
+                e = re.search(extra, body)
+                if e:
+                    argv = with_overrides(argv, _as_overrides(shlex.split(e.group(1))))
+            if argv not in found:
+                found.append(argv)
+                if sec not in origins:
+                    origins.append(sec)
+    if not found:
+        return [shlex.split(d) for d in defaults], "default (no command in the doc)"
+    return found, "docs/benchmarks.md section " + ", ".join(f"'{s}'" for s in origins)
+
+
 def documented_command(doc: str, step: tuple) -> tuple[list[str], str]:
-    """(argv, where it came from): the command the doc's section names, else the built-in default."""
-    name, sec, pattern, default, _ = step
-    body = section_text(doc, sec)
-    m = re.search(pattern, body) if body else None
-    if not m:
-        return shlex.split(default), "default (no command in the doc)"
-    argv = shlex.split(m.group(1))
-    for extra in EXTRA_FLAGS.get(name, []):
-        e = re.search(extra, body)
-        if e:
-            argv = with_overrides(argv, _as_overrides(shlex.split(e.group(1))))
-    return argv, f"docs/benchmarks.md section '{sec}'"
+    """The first of `documented_commands`."""
+    cmds, origin = documented_commands(doc, step)
+    return cmds[0], origin
 
 
 def _as_overrides(args: list[str]) -> dict:
@@ -96,10 +137,23 @@ def _as_overrides(args: list[str]) -> dict:
     return out
 
 
-def with_overrides(argv: list[str], overrides: dict) -> list[str]:
-    """Set each `--flag` of `overrides` (value True = a bare flag), replacing a value already there."""
+def _value(argv: list[str], flag: str) -> str | None:
+    if flag in argv:
+        i = argv.index(flag)
+        if i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            return argv[i + 1]
+    return None
+
+
+def with_overrides(argv: list[str], overrides: dict, tmp: str = "") -> list[str]:
+    """Set each `--flag` of `overrides` (value True = a bare flag, an `InTmp` = the path(s) moved
+    into `tmp`), replacing a value already there."""
     argv = list(argv)
     for flag, value in overrides.items():
+        if isinstance(value, InTmp):
+            value = value.value(_value(argv, flag), tmp)
+            if value is None:
+                continue
         if flag in argv:
             i = argv.index(flag)
             if value is True:
@@ -114,18 +168,20 @@ def with_overrides(argv: list[str], overrides: dict) -> list[str]:
 
 
 def plan(doc_path: str, quick: bool, tmp: str, only: list[str] | None = None) -> list[tuple[str, list[str], str]]:
+    """(step name, argv, origin) for every command to run, in order (a step may run several)."""
     doc = open(doc_path, encoding="utf-8").read() if os.path.exists(doc_path) else ""
     steps = []
     for step in STEPS:
         if only and step[0] not in only:
             continue
-        argv, origin = documented_command(doc, step)
-        if quick:
-            argv = with_overrides(argv, {k: (v.format(tmp=tmp) if isinstance(v, str) else v)
-                                         for k, v in step[4].items()})
-        if argv and argv[0] == "python":
-            argv[0] = sys.executable
-        steps.append((step[0], argv, origin))
+        cmds, origin = documented_commands(doc, step)
+        for argv in cmds:
+            if quick:
+                argv = with_overrides(argv, {k: (v.format(tmp=tmp) if isinstance(v, str) else v)
+                                             for k, v in step[4].items()}, tmp)
+            if argv and argv[0] == "python":
+                argv[0] = sys.executable
+            steps.append((step[0], argv, origin))
     return steps
 
 

@@ -1,6 +1,7 @@
 """Matcher API, EOS rules, rollback, jump-forward, error paths and the real Llama-3 vocabulary."""
 from __future__ import annotations
 
+import json
 import random
 
 import numpy as np
@@ -204,6 +205,47 @@ def test_bounded_string_slice_is_exact(pattern, small_vocab):
     (state, _), = m._configs
     assert 2 <= cg.state_mask(state).slice_k < C.FULL_SLICE
     _walk_and_compare(g, small_vocab, seed=3, walks=4, steps=16, precompute_budget_s=0, cache=False)
+
+
+@pytest.mark.parametrize("pattern,prefix", [
+    (r'"[^,"\\\x00-\x1f]{0,9}"', '"ab'),      # a pattern class with a maxLength: a class slice, bounded and exact
+    (r'"[a-z0-9._%+-]+@[a-z]+"', '"ab'),          # an email-like local part: a class slice it loops on
+    (r'"(?:[^"\\\x00-\x1f]|\\.){0,5}"', '"abc'),  # near a maxLength: exact bound, rejected subtrees skipped
+])
+def test_class_slices_are_exact(pattern, prefix, small_vocab):
+    """A state's own character class becomes a slice (built per vocabulary); with an exact
+    bound the walk also skips subtrees it rejects. Masks along random walks equal the oracle's."""
+    from structgen.grammar.ir import Grammar, Regex
+    from tests.test_engine_oracle import _walk_and_compare
+
+    g = Grammar({"start": Regex(pattern)})
+    cg = structgen.compile_grammar(g, small_vocab, precompute_budget_s=0, cache=False)
+    m = cg.matcher()
+    assert m.accept_string(prefix)
+    (state, _), = m._configs
+    assert cg.state_mask(state).slice is not None
+    _walk_and_compare(g, small_vocab, seed=7, walks=4, steps=14, precompute_budget_s=0, cache=False)
+
+
+def test_slices_do_not_change_llama3_masks(llama3_vocab):
+    """With the real vocabulary, masks with slices (JSON body, class slices, exact bounds)
+    equal plain trie walks along valid instances of string-heavy schemas."""
+    quicktok = pytest.importorskip("quicktok")
+    enc = quicktok.get_encoding("llama3")
+    cases = [
+        ({"type": "string", "pattern": '^[^,"]+$', "maxLength": 40}, "Doe; Jane Doe-Smith"),
+        ({"type": "string", "minLength": 36, "maxLength": 36}, "12345678-1234-1234-1234-123456789012"),
+        ({"type": "string", "format": "email"}, "john.doe+tag@example.com"),
+        ({"type": "object", "properties": {"code": {"type": "string", "maxLength": 8}}}, {"code": "5.1.1"}),
+    ]
+    for schema, value in cases:
+        cg = structgen.compile_json_schema(schema, llama3_vocab, cache=False)
+        plain = C.CompiledGrammar(cg.tables, llama3_vocab, use_slices=False)
+        fast, slow = cg.matcher(), plain.matcher()
+        for tok in enc.encode(json.dumps(value)):
+            assert np.array_equal(fast.next_token_mask(), slow.next_token_mask()), (schema, fast.num_tokens)
+            assert fast.accept_token(tok) and slow.accept_token(tok)
+        assert np.array_equal(fast.next_token_mask(), slow.next_token_mask())
 
 
 def test_exit_heavy_states_use_full_walk_and_stay_exact(toy_bpe_vocab, monkeypatch):

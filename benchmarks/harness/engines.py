@@ -210,8 +210,9 @@ class EngineAdapter:
 class StructgenEngine(EngineAdapter):
     name = "structgen"
     defaults = {"whitespace": None, "property_order": "schema", "lenient": False}
-    describe = ("structgen defaults: JSON whitespace allowed (bounded runs); keys in schema order "
-                "(`property_order=any`: any order, each key once); additionalProperties per the spec")
+    describe = ("structgen: JSON whitespace allowed, at most 16 characters per gap (`whitespace`, default "
+                "flexible); keys per `property_order` (default schema order; `any`: any order, each key once; "
+                "`flexible`: any order, required and dependency keys tracked); additionalProperties per the spec")
 
     @classmethod
     def available(cls):

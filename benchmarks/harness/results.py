@@ -342,16 +342,21 @@ def run_engines(engines: list[str], cases: list[dict], out_path: str, meta_path:
         if not ok:
             print(f"[{eng}] not available, skipped: {why}", file=sys.stderr)
             continue
-        limits = engine_timeouts or {}
-        limit = limits.get(eng, limits.get(eng.split(":")[0], timeout_s))
+        limit = engine_limit(eng, engine_timeouts, timeout_s)
         hello = run_cases(eng, cases, out_path, bench=bench, timeout_s=limit, mem_mb=mem_mb,
                           jobs=jobs, annotate=annotate, vocab=vocab, worker_kw=worker_kw)
-        if hello.get("info"):
-            update_meta(meta_path, engines={eng: hello["info"]})
-        elif eng not in update_meta(meta_path).get("engines", {}):
-            update_meta(meta_path, engines={eng: {}})
+        known = update_meta(meta_path).get("engines", {}).get(eng) or {}
+        # the engine's own entry: its info (version, settings, language) and the time limit it ran under
+        update_meta(meta_path, engines={eng: {**(hello.get("info") or known), "timeout_s": limit}})
         ran.append(eng)
     return ran
+
+
+def engine_limit(spec: str, engine_timeouts: dict[str, float] | None, timeout_s: float | None) -> float | None:
+    """The per-case time limit of one engine spec: `--engine-timeouts` by spec, then by engine name,
+    else the common `--timeout`."""
+    limits = engine_timeouts or {}
+    return limits.get(spec, limits.get(spec.split(":")[0], timeout_s))
 
 
 def collect_by_engine(out: str, bench: str, engines: list[str] | None, case_ids: list[str] | None,

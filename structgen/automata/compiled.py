@@ -17,7 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from structgen.automata import kernels as K
-from structgen.automata.slices import BOUNDED_MAX, bounded_contains, contains_slice, json_string_slice
+from structgen.automata.slices import (BOUNDED_MAX, CLASS_LOOPS, MIN_CLASS_CHARS, NEAR_LOOP, STABLE_DEPTH,
+                                      WORTH_A_SLICE, Slice, bounded_contains, class_automaton, class_candidates,
+                                      class_slice, contains_slice, joint_representatives, json_string_slice,
+                                      profile_state)
 from structgen.automata.tables import PDATables, build_tables
 from structgen.errors import LimitExceeded
 from structgen.grammar.ir import Grammar, Regex
@@ -30,6 +33,7 @@ DEFAULT_MASK_CACHE_BYTES = 256 << 20
 MAX_EXITS = 1024  # beyond this, a state's context-dependent tokens are found by one full walk
 LARK_PRECOMPUTE_BUDGET_S = 2.0
 FULL_SLICE = 1 << 30
+_SCRATCH = threading.local()  # per-thread walk buffers (`CompiledGrammar._get_scratch`)
 
 
 @dataclass
@@ -38,6 +42,7 @@ class StateMask:
     exits: np.ndarray | None   # int32[k] trie nodes reachable only after the frame ends; None = too many
     slice_k: int = -1          # the state takes every slice string of <= slice_k chars (FULL_SLICE: all)
     exits_id: int = -1         # interned id of `exits` (keys the parent frame's continuation rows)
+    slice: Slice | None = None  # the slice slice_k refers to
 
 
 class CompiledGrammar:
@@ -75,16 +80,16 @@ class CompiledGrammar:
         self._exit_ids: dict[bytes, int] = {}
         self._max_cached = max(64, mask_cache_bytes // max(1, self._W * 4))
         self._cfg_cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self._empty_skip = np.zeros(0, dtype=np.int8)
+        self._no_skip = (np.zeros(0, dtype=np.int32), 0)
         self._dfa_only = not t.has_calls
         # rows as Python lists, made on first use, for the byte-by-byte fast path of call-free
         # grammars (converting the whole table up front cost as much as compiling a small schema)
         self._trans_rows: dict[int, list[int]] = {}
         self._cls_list = t.byte_class.tolist()
         self._eos = vocab.eos_array
-        self._scratch = threading.local()
         self.walk_stats = np.zeros(4, dtype=np.int64)  # multi-configuration steps, of which memoized
         self._slice = json_string_slice(vocab) if use_slices else None
+        self._joint_reps: dict[bytes, np.ndarray] = {}  # a slice automaton's byte classes -> one byte per joint class
 
     # ------------------------------------------------------------------ info
     @property
@@ -173,7 +178,7 @@ class CompiledGrammar:
         root_only = not t.rule_called[t.rule_of[s]]
         init_s = np.array([s], dtype=np.int32)
         init_p = np.array([K.BOTTOM if root_only else K.FRAME], dtype=np.int32)
-        mask, skip, slice_k = self._slice_start(s)
+        mask, skip, slice_k, sl = self._slice_start(s)
         sc = self._get_scratch()
         n_exits, flags = self._walk(init_s, init_p, ([], []), self._root_children, mask, sc.exits, skip,
                                     self._follow[t.rule_of[s]])
@@ -181,24 +186,55 @@ class CompiledGrammar:
         if flags & K.FLAG_FUEL:
             raise LimitExceeded(f"mask computation for state {s} exceeded its fuel ({self.fuel}); "
                                 "the grammar is too ambiguous")
-        sm = StateMask(mask, sm_exits, slice_k, self._exits_id(sm_exits))
+        sm = StateMask(mask, sm_exits, slice_k, self._exits_id(sm_exits), sl)
         self._cache_put(s, sm)
         return sm
 
-    def _slice_start(self, s: int) -> tuple[np.ndarray, np.ndarray, int]:
-        """(initial mask, skip nodes, slice_k) for state s's walk: the JSON-string-body slice
-        when s takes all of it, the bounded slice of k characters when s takes every string of
-        up to k characters (a maxLength string), else nothing."""
-        sl = self._slice
-        if sl is not None:
-            t = self.tables
-            if contains_slice(self._trans, t.byte_class, s, sl.trans, sl.start):
-                return sl.token_mask.copy(), sl.skip_node, FULL_SLICE
-            k = bounded_contains(self._trans, t.byte_class, s, sl.trans, sl.start, BOUNDED_MAX)
-            if k >= 2:
-                mask, skip = sl.bounded(k)
-                return mask.copy(), skip, k
-        return np.zeros(self._W, dtype=np.uint32), self._empty_skip, -1
+    def _slice_start(self, s: int) -> tuple[np.ndarray, tuple[np.ndarray, int], int, Slice | None]:
+        """(initial mask, skip rule, slice_k, slice) for state s's walk: the widest slice s
+        takes -- all of it, or (a length-bounded string) every string of up to k characters.
+        The JSON-string-body slice is tried first, then slices of s's own character class."""
+        t = self.tables
+        if self._slice is None:
+            return np.zeros(self._W, dtype=np.uint32), self._no_skip, -1, None
+        cls = np.empty(128, dtype=np.bool_)
+        flags = profile_state(self._trans, t.byte_class, s, MIN_CLASS_CHARS, STABLE_DEPTH, cls)
+        if not flags & WORTH_A_SLICE:
+            return np.zeros(self._W, dtype=np.uint32), self._no_skip, -1, None
+        best_k, best, best_exact = -1, None, False
+        # the JSON string body first, then the state's own class; a class's slice (its trie
+        # arrays) is built only once a state is known to take it
+        classes = None
+        sl, ranges = self._slice, None
+        trans, start, kinds = sl.trans, sl.start, sl.kinds
+        # a state that takes a whole slice loops on it (or is a few characters from a state
+        # that does, e.g. under a minLength: those get the bounded slice)
+        loops = bool(flags & NEAR_LOOP)
+        while True:
+            # all of it (plain JSON strings, free text in a format); else every string of up
+            # to k characters (counting states: maxLength)
+            key = kinds.tobytes()
+            reps = self._joint_reps.get(key)
+            if reps is None:
+                reps = self._joint_reps[key] = joint_representatives(t.byte_class, kinds)
+            if loops and contains_slice(self._trans, t.byte_class, s, trans, start, reps):
+                sl = sl if ranges is None else class_slice(self.vocab, ranges)
+                return sl.token_mask.copy(), sl.skip_rule(), FULL_SLICE, sl
+            k, exact = bounded_contains(self._trans, t.byte_class, self._final, t.call_ptr, s, trans, start,
+                                        BOUNDED_MAX, reps)
+            if (k >= 2 or exact) and (k, exact) > (best_k, best_exact):
+                best_k, best_exact = k, exact
+                best = sl if ranges is None else class_slice(self.vocab, ranges)
+            if classes is None:
+                classes = class_candidates(cls, flags)
+            if best_k >= BOUNDED_MAX or not classes:
+                break
+            loops = bool(flags & CLASS_LOOPS)
+            ranges = classes.pop(0)
+            trans, start, kinds = class_automaton(ranges)
+        if best is None:
+            return np.zeros(self._W, dtype=np.uint32), self._no_skip, -1, None
+        return best.bounded(best_k).copy(), best.skip_rule(best_k, best_exact), best_k, best
 
     def continuation_mask(self, r: int, sm: StateMask) -> StateMask:
         """Tokens under `sm.exits` that return state r's frame accepts, plus where r's frame
@@ -212,7 +248,7 @@ class CompiledGrammar:
         mask = np.zeros(self._W, dtype=np.uint32)
         sc = self._get_scratch()
         n_exits, flags = self._walk(np.array([r], dtype=np.int32), np.array([K.FRAME], dtype=np.int32), ([], []),
-                                    sm.exits, mask, sc.exits, self._empty_skip,
+                                    sm.exits, mask, sc.exits, self._no_skip,
                                     self._follow[self.tables.rule_of[r]])
         if flags & K.FLAG_FUEL:
             raise LimitExceeded("mask computation exceeded its fuel; the grammar is too ambiguous")
@@ -300,9 +336,14 @@ class CompiledGrammar:
         return cs, cp, (ar, ap, ah), n
 
     def _get_scratch(self):
-        sc = self._scratch
-        if not hasattr(sc, "lvl"):
-            levels = self._max_depth + 2
+        """Walk buffers of this thread, shared by every grammar it serves (regrown when one
+        needs more levels or byte classes): a new grammar's first mask does not allocate them."""
+        sc = _SCRATCH
+        levels = self._max_depth + 2
+        n_classes = self.tables.n_classes
+        if getattr(sc, "lvl", None) is None or sc.lvl.shape[0] < levels or sc.dtab.shape[1] < n_classes:
+            levels = max(levels, sc.lvl.shape[0] if getattr(sc, "lvl", None) is not None else 0)
+            n_classes = max(n_classes, sc.dtab.shape[1] if getattr(sc, "dtab", None) is not None else 0)
             sc.lvl = np.zeros((levels, 3), dtype=np.int64)
             cap = levels + 2
             sc.cfg_s = np.empty(cap, dtype=np.int32)
@@ -315,10 +356,11 @@ class CompiledGrammar:
             sc.sets = np.empty((n_sets, 2), dtype=np.int64)
             sc.pool_s = np.empty(1 << 18, dtype=np.int32)
             sc.pool_p = np.empty(1 << 18, dtype=np.int32)
-            sc.dtab = np.empty((n_sets, self.tables.n_classes), dtype=np.int32)
-            sc.dflag = np.empty((n_sets, self.tables.n_classes), dtype=np.int8)
+            sc.dtab = np.empty((n_sets, n_classes), dtype=np.int32)
+            sc.dflag = np.empty((n_sets, n_classes), dtype=np.int8)
             sc.tmp_s = np.empty(4096, dtype=np.int32)
             sc.tmp_p = np.empty(4096, dtype=np.int32)
+        if getattr(sc, "exits", None) is None or sc.exits.shape[0] != MAX_EXITS:
             sc.exits = np.empty(MAX_EXITS, dtype=np.int32)
         return sc
 
@@ -338,7 +380,7 @@ class CompiledGrammar:
             n_exits, flags = K.walk_trie(*self._wargs(), follow_row, self._plain,
                                          trie.byte, trie.subtree_end, trie.tok_start, trie.tok_ids,
                                          init_s, init_p, len(init_s), roots,
-                                         ar, ap, ah, n, mask, exits, self.fuel, skip,
+                                         ar, ap, ah, n, mask, exits, self.fuel, *skip,
                                          sc.lvl, sc.cfg_s, sc.cfg_p, sc.work_s, sc.work_p,
                                          sc.memo, sc.sets, sc.pool_s, sc.pool_p, sc.dtab, sc.dflag, sc.tmp_s, sc.tmp_p,
                                          self.walk_stats)
@@ -352,12 +394,11 @@ class CompiledGrammar:
         # the configurations' union holds the widest slice any of them takes
         best = max(sms, key=lambda sm: sm.slice_k)
         if best.slice_k == FULL_SLICE:
-            mask, skip = self._slice.token_mask.copy(), self._slice.skip_node
+            mask, skip = best.slice.token_mask.copy(), best.slice.skip_rule()
         elif best.slice_k >= 0:
-            mask, skip = self._slice.bounded(best.slice_k)
-            mask = mask.copy()
+            mask, skip = best.slice.bounded(best.slice_k).copy(), best.slice.skip_rule(best.slice_k)
         else:
-            mask, skip = np.zeros(self._W, dtype=np.uint32), self._empty_skip
+            mask, skip = np.zeros(self._W, dtype=np.uint32), self._no_skip
         init_s, init_p, nodes = _stacks_to_arena(configs)
         _, flags = self._walk(init_s, init_p, nodes, self._root_children, mask, sc.exits[:0], skip, self._all_follow)
         if flags & K.FLAG_FUEL:
@@ -368,7 +409,7 @@ class CompiledGrammar:
         """Tokens under the exit nodes, continued by the parent frame of the real stack."""
         sc = self._get_scratch()
         init_s, init_p, nodes = _stacks_to_arena(((stack[-1], stack[:-1]),))
-        _, flags = self._walk(init_s, init_p, nodes, exits, mask, sc.exits[:0], self._empty_skip, self._all_follow)
+        _, flags = self._walk(init_s, init_p, nodes, exits, mask, sc.exits[:0], self._no_skip, self._all_follow)
         if flags & K.FLAG_FUEL:
             raise LimitExceeded("mask computation exceeded its fuel; the grammar is too ambiguous")
 
@@ -624,6 +665,14 @@ def _warm_mask_kernels() -> None:
     m.next_token_mask()  # "(()": the inner frame may end: exits and continuation rows
     m.is_accepting()
     m.rollback(1)
+    # string states: slice tests, a class slice built and bounded
+    letters = [bytes([c]) for c in b"abcdefghijklmnopqrstuvwxyz,"]
+    vocab = Vocabulary.from_token_bytes([b'"', *letters, b"ab", None], eos_token_ids=[len(letters) + 2])
+    for pattern in (r'"[a-z]{0,40}"', r'"[a-z]*"', r'"[^,"]{0,3}"'):
+        m = compile_grammar(Grammar({"start": Regex(pattern)}), vocab, cache=False, precompute_budget_s=0).matcher()
+        for text in ('"', "a", "b"):
+            m.accept_string(text)
+            m.next_token_mask()
 
 
 def compile_regex(pattern: str, vocab: Vocabulary, *, flags: str = "", max_states: int = DEFAULT_MAX_STATES,

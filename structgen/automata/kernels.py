@@ -184,14 +184,14 @@ def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_o
               plain, t_byte, t_end, t_tok_start, t_tok_ids,
               init_s, init_p, n_init, roots,
               arena_ret, arena_par, arena_hash, arena_n0,
-              mask, exit_nodes, fuel, skip_node,
+              mask, exit_nodes, fuel, skip_key, skip_thr,
               lvl, cfg_s, cfg_p, work_s, work_p, memo, sets, pool_s, pool_p, dtab, dflag, tmp_s, tmp_p, stats):
     """Depth-first walk of the trie subtrees rooted at `roots`, starting from the given configs.
 
     Sets the bit of every token whose bytes can be consumed. Records in `exit_nodes` every node
     whose byte can only be consumed after the starting frame ends (a FRAME pop) and that the
-    frame's FOLLOW set allows. `skip_node[n] == 1` marks subtrees already known accepted (a
-    vocabulary slice OR-ed in beforehand): they are not walked.
+    frame's FOLLOW set allows. Subtrees with `skip_key[n] <= skip_thr` are not walked: a
+    vocabulary slice decided them beforehand (its tokens OR-ed in, the rest rejected).
 
     A level holds either one configuration (cfg_s[lv], cfg_p[lv]; plain DFA moves are taken
     directly) or the id of an interned configuration set. Steps of sets are memoized in
@@ -219,7 +219,7 @@ def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_o
         if sid < 0:
             return 0, FLAG_FUEL
         lvl[0, 0] = sid
-    use_skip = skip_node.shape[0] > 0
+    use_skip = skip_key.shape[0] > 0
     n_roots = roots.shape[0]
     if n_roots == 0:
         return 0, 0
@@ -237,7 +237,7 @@ def walk_trie(trans, byte_class, final, call_ptr, call_target, call_ret, start_o
             child = roots[next_root]
             next_root += 1
             lvl[0, 2] = t_end[child]
-        if use_skip and skip_node[child] == 1:
+        if use_skip and skip_key[child] <= skip_thr:
             child = t_end[child]
             continue
         c = byte_class[t_byte[child]]

@@ -6,10 +6,18 @@ character except `"`, backslash and U+0000..U+001F, valid UTF-8; a token may sto
 character). Per vocabulary we precompute the tokens in S and the trie nodes whose whole subtree
 is in S. A grammar state *contains* the slice when every string of S can be consumed from it
 by byte moves alone; then its mask is the slice's mask plus a walk of the rest of the trie.
+
+Besides the JSON string body, a state may get a slice of its own character class
+(`state_slice`): the characters it loops on, or else the characters it takes, e.g. `[^,"]`
+for a `pattern` string with a `maxLength`. Such slices are built on first use and kept per
+vocabulary (a few, least recently used first out), so every counting state of that string
+and every later schema with the same class share one.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from numba import njit
@@ -19,85 +27,141 @@ from structgen.grammar.ir import Chars, Repeat, normalize_ranges
 
 
 BOUNDED_MAX = 32  # bounded slices are kept for up to this many characters
+CLASS_SLICES_KEPT = 16  # per vocabulary: character-class slices kept (about 1.5 MB each for 128k tokens)
+MIN_CLASS_CHARS = 8  # a state's class needs this many ASCII characters to be worth a slice
+STABLE_DEPTH = 4  # a state's guessed class: the characters it takes along this many of them
+
+
+NEVER = 1 << 30  # a skip key no threshold reaches
 
 
 @dataclass(frozen=True)
 class Slice:
+    """A slice for one vocabulary. The trie walk skips node n's subtree when
+    `key[n] <= threshold` for the key array and threshold of a `skip_rule`."""
     name: str
-    trans: np.ndarray      # int32 [n_slice_states, 256], -1 = leaves the slice
+    trans: np.ndarray       # int32 [n_slice_states, 256], -1 = leaves the slice
     start: int
+    kinds: np.ndarray       # int64 [256]: the automaton's byte classes
     token_mask: np.ndarray  # uint32 [W]
-    skip_node: np.ndarray   # int8 [n_nodes]: 1 = whole subtree in the slice
-    node_chars: np.ndarray  # int32 [n_nodes]: most characters started on a path in the subtree
+    in_chars: np.ndarray    # int32 [n_nodes]: most characters a path in the subtree starts, when the
+    #                         whole subtree is in the slice; NEVER otherwise
+    exit_key: np.ndarray    # int32 [n_nodes]: minus the fewest characters a path in the subtree starts
+    #                         before it leaves the slice (-NEVER: none leaves)
     tok_chars: np.ndarray   # int32 [V]: characters a slice token starts (-1: not in the slice)
     _bounded: dict = field(default_factory=dict, compare=False)
 
-    def bounded(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(mask, skip) for the strings of the slice that start at most k characters (a token
-        may end inside its last one): what a length-bounded string state accepts in one go."""
+    def skip_rule(self, k: int = -1, exact: bool = False) -> tuple[np.ndarray, int]:
+        """(key, threshold): subtrees all in the slice (k = -1: of any length; else of at most
+        k characters: all in `bounded(k)`); with `exact` (the state takes no slice string of
+        k + 1 characters) also those whose paths all start more than k characters before
+        leaving the slice: all rejected."""
+        if k < 0:
+            return self.in_chars, NEVER - 1
+        if exact:
+            return self.exit_key, -(k + 1)
+        return self.in_chars, k
+
+    def bounded(self, k: int) -> np.ndarray:
+        """The mask of the slice strings that start at most k characters (a token may end
+        inside its last one): what a length-bounded string state accepts in one go."""
         k = min(k, BOUNDED_MAX)
-        got = self._bounded.get(k)
-        if got is None:
-            ids = np.flatnonzero((self.tok_chars >= 0) & (self.tok_chars <= k))
-            mask = np.zeros_like(self.token_mask)
-            np.bitwise_or.at(mask, ids >> 5, (np.uint32(1) << (ids & 31).astype(np.uint32)))
-            skip = (self.skip_node.astype(bool) & (self.node_chars <= k)).astype(np.int8)
-            got = self._bounded[k] = (mask, skip)
-        return got
+        mask = self._bounded.get(k)
+        if mask is None:
+            take = (self.tok_chars >= 0) & (self.tok_chars <= k)
+            mask = self._bounded[k] = _pack(take, self.token_mask.shape[0])
+        return mask
+
+
+def _pack(flags: np.ndarray, n_words: int) -> np.ndarray:
+    """Boolean per token id -> packed uint32 mask words."""
+    flags = np.concatenate([flags, np.zeros(32 * n_words - flags.shape[0], dtype=bool)])
+    return np.packbits(flags, bitorder="little").view("<u4").astype(np.uint32)
 
 
 JSON_STRING_BODY = Chars(normalize_ranges([(0x20, 0x21), (0x23, 0x5B), (0x5D, 0xD7FF), (0xE000, 0x10FFFF)]))
 
 
-def build_slice(name: str, char_set: Chars, vocab) -> Slice:
+def slice_automaton(char_set: Chars) -> tuple[np.ndarray, int, np.ndarray]:
+    """(trans [n, 256], start, byte classes) of the byte DFA for `char_set*`."""
     d = expr_to_dfa(Repeat(char_set, 0, None), max_states=64)
-    trans = np.ascontiguousarray(d.trans[:, d.byte_class].astype(np.int32))
+    return (np.ascontiguousarray(d.trans[:, d.byte_class].astype(np.int32)), int(d.start),
+            np.ascontiguousarray(d.byte_class.astype(np.int64)))
+
+
+def build_slice(name: str, char_set: Chars, vocab) -> Slice:
+    trans, start, kinds = slice_automaton(char_set)
     trie = vocab.trie
+    parent, depth_chars, node_chars, entry_node = _trie_chars(vocab)
     skip = np.zeros(trie.n_nodes, dtype=np.int8)
     in_slice = np.zeros(trie.n_nodes, dtype=np.bool_)
-    _mark_nodes(trie.byte, trie.subtree_end, trans, d.start, in_slice, skip)
-    mask = np.zeros(vocab.n_words, dtype=np.uint32)
-    nodes = np.flatnonzero(in_slice)
-    for n in nodes:
-        for k in range(trie.tok_start[n], trie.tok_start[n + 1]):
-            tid = int(trie.tok_ids[k])
-            mask[tid >> 5] |= np.uint32(1 << (tid & 31))
-    node_chars = np.zeros(trie.n_nodes, dtype=np.int32)
+    _mark_nodes(trie.byte, trie.subtree_end, parent, trans, start, in_slice, skip)
+    members = trie.tok_ids[in_slice[entry_node]]
+    member = np.zeros(vocab.size, dtype=bool)
+    member[members] = True
     tok_chars = np.full(vocab.size, -1, dtype=np.int32)
-    _count_chars(trie.byte, trie.subtree_end, trie.tok_start, trie.tok_ids, in_slice, node_chars, tok_chars)
-    return Slice(name, trans, d.start, mask, skip, node_chars, tok_chars)
+    tok_chars[members] = depth_chars[entry_node[in_slice[entry_node]]]
+    exit_chars = np.empty(trie.n_nodes, dtype=np.int32)
+    _exit_chars(parent, in_slice, depth_chars, exit_chars)
+    in_chars = np.where(skip == 1, node_chars, NEVER).astype(np.int32)
+    return Slice(name, trans, start, kinds, _pack(member, vocab.n_words), in_chars, -exit_chars, tok_chars)
 
 
 @njit(cache=True)
-def _count_chars(t_byte, t_end, t_tok_start, t_tok_ids, in_slice, node_chars, tok_chars):
-    """Characters started on the path to each node (a UTF-8 lead byte or ASCII starts one);
-    tokens in the slice get their node's count; then node_chars becomes the subtree maximum."""
+def _exit_chars(parent, in_slice, depth_chars, out):
+    """out[v]: the fewest characters started before a path through v's subtree (from the
+    root) leaves the slice; a large number when no path does."""
+    n = parent.shape[0]
+    out[0] = NEVER
+    for v in range(1, n):  # on the path to v itself
+        p = parent[v]
+        out[v] = out[p] if out[p] < NEVER or in_slice[v] else depth_chars[p]
+    for v in range(n - 1, 0, -1):  # pre-order: children come after their parent
+        p = parent[v]
+        if out[v] < out[p]:
+            out[p] = out[v]
+
+
+def _trie_chars(vocab) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(parent, depth_chars, node_chars, entry_node), once per vocabulary: per trie node,
+    characters started on the path to it (a UTF-8 lead byte or an ASCII byte starts one) and
+    the most started on any path through its subtree; per `tok_ids` entry, its node. None of
+    them depend on the slice."""
+    cache = vocab.__dict__.setdefault("_structgen_slices", {})
+    got = cache.get("trie_chars")
+    if got is None:
+        trie = vocab.trie
+        parent = _parents(trie.subtree_end)
+        depth_chars = np.zeros(trie.n_nodes, dtype=np.int32)
+        node_chars = np.zeros(trie.n_nodes, dtype=np.int32)
+        _count_chars(trie.byte, trie.subtree_end, parent, depth_chars, node_chars)
+        entry_node = np.repeat(np.arange(trie.n_nodes), np.diff(trie.tok_start))
+        got = cache["trie_chars"] = (parent, depth_chars, node_chars, entry_node)
+    return got
+
+
+@njit(cache=True)
+def _count_chars(t_byte, t_end, parent, depth_chars, node_chars):
     n = t_byte.shape[0]
-    depth_chars = np.zeros(n, np.int32)
-    parent = _parents(t_end)
     for v in range(1, n):
         b = t_byte[v]
         depth_chars[v] = depth_chars[parent[v]] + (0 if 0x80 <= b < 0xC0 else 1)
-        if in_slice[v]:
-            for k in range(t_tok_start[v], t_tok_start[v + 1]):
-                tok_chars[t_tok_ids[k]] = depth_chars[v]
-    # subtree maxima: in DFS order a subtree is the interval [v, t_end[v]); children are later
-    for v in range(n - 1, -1, -1):
-        m = depth_chars[v]
-        c = v + 1
-        while c < t_end[v]:
-            if node_chars[c] > m:
-                m = node_chars[c]
-            c = t_end[c]
-        node_chars[v] = m
+    node_chars[:] = depth_chars
+    for v in range(n - 1, 0, -1):  # subtree maxima; pre-order: children come after their parent
+        p = parent[v]
+        if node_chars[v] > node_chars[p]:
+            node_chars[p] = node_chars[v]
 
 
 @njit(cache=True)
-def bounded_contains(trans, byte_class, s, slice_trans, slice_start, kmax):
-    """The largest k <= kmax such that every string of the slice that starts at most k
-    characters can be consumed from grammar state s by byte moves (-1: not even the empty one
-    matters here, i.e. k = 0 gains nothing; returns 0 then). Gives up (0) beyond a budget."""
-    cap = 1 << 15
+def bounded_contains(trans, byte_class, final, call_ptr, s, slice_trans, slice_start, kmax, reps):
+    """(k, exact): the largest k <= kmax such that every string of the slice that starts at
+    most k characters can be consumed from grammar state s by byte moves (k = 0: nothing
+    gained), and whether s takes none that starts k + 1 characters in any way -- no byte
+    move, no end of its frame (a final state) and no call on the way (a maxLength string:
+    then every longer slice string is rejected). Gives up, (0, False), beyond a budget.
+    `reps`: one byte per class of both automata (`joint_representatives`)."""
+    cap = 1 << 13
     n_u = slice_trans.shape[0]
     span = kmax + 2
     keys = np.full(cap, -1, np.int64)
@@ -108,6 +172,8 @@ def bounded_contains(trans, byte_class, s, slice_trans, slice_start, kmax):
     keys[k0 % cap] = k0
     used = 1
     fail = kmax + 1  # fewest characters of a slice string the state cannot take
+    most = 0  # most characters started by a slice string the state can take
+    plain = True  # no final state and no call met
     while top >= 0:
         key = stack[top]
         top -= 1
@@ -115,16 +181,22 @@ def bounded_contains(trans, byte_class, s, slice_trans, slice_start, kmax):
         qu = key // span
         q = qu // n_u
         u = qu % n_u
-        for b in range(256):
+        if final[q] or call_ptr[q] != call_ptr[q + 1]:
+            plain = False
+        for i in range(reps.shape[0]):
+            b = reps[i]
             u2 = slice_trans[u, b]
             if u2 < 0:
                 continue
             c2 = c + (1 if u == slice_start else 0)
-            if c2 >= fail:
+            if c2 > fail:
                 continue
             q2 = trans[q, byte_class[b]]
             if q2 < 0:
-                fail = c2
+                fail = min(fail, c2)
+                continue
+            most = max(most, c2)
+            if c2 >= fail:
                 continue
             k2 = (q2 * n_u + u2) * span + c2
             h = k2 % cap
@@ -132,12 +204,12 @@ def bounded_contains(trans, byte_class, s, slice_trans, slice_start, kmax):
                 h = (h + 1) % cap
             if keys[h] == -1:
                 if used >= cap // 2:
-                    return 0
+                    return 0, False
                 keys[h] = k2
                 used += 1
                 top += 1
                 stack[top] = k2
-    return fail - 1
+    return fail - 1, plain and most < fail
 
 
 def json_string_slice(vocab) -> Slice:
@@ -145,6 +217,161 @@ def json_string_slice(vocab) -> Slice:
     sl = cache.get("json_string_body")
     if sl is None:
         sl = cache["json_string_body"] = build_slice("json_string_body", JSON_STRING_BODY, vocab)
+    return sl
+
+
+_NON_ASCII = ((0x80, 0xD7FF), (0xE000, 0x10FFFF))
+
+
+WORTH_A_SLICE = 1  # profile_state flags
+NEAR_LOOP = 2
+HAS_CLASS = 4
+CLASS_LOOPS = 8
+TAKES_NON_ASCII = 16
+
+
+@njit(cache=True)
+def profile_state(trans, byte_class, s, min_chars, depth, cls):
+    """What a state's byte row says about slices, as flags. WORTH_A_SLICE: s takes at least
+    `min_chars` printable ASCII characters (else the walk prunes at the first byte anyway).
+    NEAR_LOOP: s, or the state most of them lead to, loops on `min_chars` of them (it may
+    take a whole slice). HAS_CLASS: `cls` (bool[128], filled) holds a guessed class -- the
+    largest group of characters that lead s to one same state (the ones it loops on: then
+    CLASS_LOOPS; a counting state's next count), narrowed to those every state reached by
+    up to depth - 1 of them still takes (an email's local part: letters, not "." or "@").
+    TAKES_NON_ASCII: s takes every UTF-8 lead byte. `"` and backslash never join a class (in
+    a JSON string they end it or start an escape). Only guesses: `contains_slice` and
+    `bounded_contains` decide exactly whether s takes a slice."""
+    nxt = np.full(128, -1, np.int64)
+    n_print = 0
+    for b in range(128):
+        q = trans[s, byte_class[b]]
+        if q >= 0 and b != 0x22 and b != 0x5C:
+            nxt[b] = q
+            if 0x20 <= b < 0x7F:
+                n_print += 1
+    if n_print < min_chars:
+        return 0
+    flags = WORTH_A_SLICE
+    # the most common next state, and how many characters lead there
+    target = -1
+    best = 0
+    for b in range(128):
+        if nxt[b] < 0:
+            continue
+        n = 0
+        for b2 in range(128):
+            if nxt[b2] == nxt[b]:
+                n += 1
+        if n > best:
+            best, target = n, nxt[b]
+    n_loop = 0
+    for b in range(0x20, 0x7F):
+        if trans[target, byte_class[b]] == target:
+            n_loop += 1
+    if n_loop >= min_chars or target == s:
+        flags |= NEAR_LOOP
+    for b in range(128):
+        cls[b] = nxt[b] == target
+    _stable_class(trans, byte_class, s, cls, depth)
+    if cls.sum() >= min_chars:
+        flags |= HAS_CLASS
+        if target == s:
+            flags |= CLASS_LOOPS
+    wide = True
+    for b in range(0xC2, 0xF5):
+        if trans[s, byte_class[b]] < 0:
+            wide = False
+            break
+    if wide:
+        flags |= TAKES_NON_ASCII
+    return flags
+
+
+def class_candidates(cls: np.ndarray, flags: int) -> list[tuple[tuple[int, int], ...]]:
+    """The guessed class of `profile_state` as code-point ranges, widest first."""
+    if not flags & HAS_CLASS:
+        return []
+    ranges: list[tuple[int, int]] = []
+    lo = -1
+    for b, on in enumerate(cls.tolist() + [False]):
+        if on and lo < 0:
+            lo = b
+        elif not on and lo >= 0:
+            ranges.append((lo, b - 1))
+            lo = -1
+    if flags & TAKES_NON_ASCII:
+        return [normalize_ranges(ranges + list(_NON_ASCII)), tuple(ranges)]
+    return [tuple(ranges)]
+
+
+@njit(cache=True)
+def _stable_class(trans, byte_class, s, cls, depth):
+    """Shrink the ASCII class `cls` (bool[128], in place) to a fixpoint: drop every character
+    some state reachable from s by at most depth - 1 characters of the class rejects."""
+    cap = 1024  # states kept; beyond that the guess stays as it is
+    reach = np.empty(cap, np.int64)
+    seen = np.full(2 * cap, -1, np.int64)  # open addressing over reach
+    while True:
+        seen[:] = -1
+        reach[0] = s
+        seen[s % (2 * cap)] = s
+        n = 1
+        lo = 0
+        for _ in range(depth - 1):
+            hi = n
+            for i in range(lo, hi):
+                for b in range(128):
+                    if not cls[b]:
+                        continue
+                    q = trans[reach[i], byte_class[b]]
+                    if q < 0:
+                        continue
+                    h = q % (2 * cap)
+                    while seen[h] != -1 and seen[h] != q:
+                        h = (h + 1) % (2 * cap)
+                    if seen[h] == -1:
+                        if n == cap:
+                            return
+                        seen[h] = q
+                        reach[n] = q
+                        n += 1
+            lo = hi
+        changed = False
+        for b in range(128):
+            if cls[b]:
+                for i in range(n):
+                    if trans[reach[i], byte_class[b]] < 0:
+                        cls[b] = False
+                        changed = True
+                        break
+        if not changed:
+            return
+
+
+def joint_representatives(byte_class: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    """One byte per class of the joint partition of the bytes by a grammar's byte classes
+    and a slice automaton's (`kinds`): the product searches step one byte per class."""
+    return np.unique(byte_class.astype(np.int64) * 256 + kinds, return_index=True)[1].astype(np.int64)
+
+
+@lru_cache(maxsize=256)
+def class_automaton(ranges: tuple[tuple[int, int], ...]) -> tuple[np.ndarray, int, np.ndarray]:
+    """The slice automaton of a class alone (cheap): enough to test a state against it
+    before the class's trie arrays are built."""
+    return slice_automaton(Chars(ranges))
+
+
+def class_slice(vocab, ranges: tuple[tuple[int, int], ...]) -> Slice:
+    """The slice of one character class for this vocabulary, built on first use."""
+    cache = vocab.__dict__.setdefault("_structgen_class_slices", OrderedDict())
+    sl = cache.get(ranges)
+    if sl is not None:
+        cache.move_to_end(ranges)
+        return sl
+    sl = cache[ranges] = build_slice(f"class{ranges}", Chars(ranges), vocab)
+    while len(cache) > CLASS_SLICES_KEPT:
+        cache.popitem(last=False)
     return sl
 
 
@@ -166,11 +393,10 @@ def _parents(t_end):
 
 
 @njit(cache=True)
-def _mark_nodes(t_byte, t_end, trans, start, in_slice, skip):
+def _mark_nodes(t_byte, t_end, parent, trans, start, in_slice, skip):
     n = t_byte.shape[0]
     state = np.full(n, -1, np.int32)
     state[0] = start
-    parent = _parents(t_end)
     for v in range(1, n):
         ps = state[parent[v]]
         if ps >= 0:
@@ -186,13 +412,14 @@ def _mark_nodes(t_byte, t_end, trans, start, in_slice, skip):
 
 
 @njit(cache=True)
-def contains_slice(trans, byte_class, s, slice_trans, slice_start):
+def contains_slice(trans, byte_class, s, slice_trans, slice_start, reps):
     """Every string of the slice can be consumed from grammar state s by byte moves.
 
-    Explores the (grammar state, slice state) pairs reachable from (s, start); gives up
-    (returns False, which only costs speed) beyond a fixed budget of pairs.
+    Explores the (grammar state, slice state) pairs reachable from (s, start), one byte per
+    joint class (`reps`); gives up (returns False, which only costs speed) beyond a fixed
+    budget of pairs.
     """
-    cap = 8192
+    cap = 1024
     keys = np.full(cap, -1, np.int64)
     n_u = slice_trans.shape[0]
     stack = np.empty(cap, np.int64)
@@ -206,7 +433,8 @@ def contains_slice(trans, byte_class, s, slice_trans, slice_start):
         top -= 1
         q = k // n_u
         u = k % n_u
-        for b in range(256):
+        for i in range(reps.shape[0]):
+            b = reps[i]
             u2 = slice_trans[u, b]
             if u2 < 0:
                 continue
