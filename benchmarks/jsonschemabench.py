@@ -39,18 +39,9 @@ if __package__ in (None, ""):
 
 from benchmarks.harness import DATA_ROOT, REPO_ROOT  # noqa: E402
 from benchmarks.harness.engines import engine_available, parse_spec  # noqa: E402
-from benchmarks.harness.results import (  # noqa: E402
-    Progress,
-    collect_by_engine,
-    fmt_ms,
-    fmt_us,
-    load_records,
-    machine_info,
-    md_table,
-    package_versions,
-    pct,
-    update_meta,
-)
+from benchmarks.harness.results import (Progress, collect_by_engine, fmt_ms, fmt_us, load_records,  # noqa: E402
+                                        machine_info, md_table, package_versions, pct, save_percent_bars,
+                                        update_meta)
 from benchmarks.harness.worker import WorkerRunner  # noqa: E402
 
 BENCH = "jsonschemabench"
@@ -383,18 +374,9 @@ def plot(by_engine: dict[str, list[dict]], path: str) -> str | None:
         c = colors[i % len(colors)]
         ax.bar(pos, dec, width, color=c, alpha=0.25, edgecolor=c)
         ax.bar(pos, emp, width, color=c, label=eng)
-    ax.set_xticks(x)
-    ax.set_xticklabels(groups, rotation=30, ha="right")
-    ax.set_ylabel("% of sampled schemas")
-    ax.set_ylim(0, 100)
-    ax.set_title("JSONSchemaBench with SmolLM2-135M: empirical coverage (solid) within declared coverage (light)")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    ax.grid(True, axis="y", alpha=0.3)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_percent_bars(
+        fig, ax, x, groups, ylabel="% of sampled schemas", path=path,
+        title="JSONSchemaBench with SmolLM2-135M: empirical coverage (solid) within declared coverage (light)")
 
 
 def command_line(args) -> str:

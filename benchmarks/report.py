@@ -32,16 +32,8 @@ if __package__ in (None, ""):
 
 from benchmarks import jsts, maskbench  # noqa: E402
 from benchmarks.harness import REPO_ROOT  # noqa: E402
-from benchmarks.harness.results import (  # noqa: E402
-    case_summary,
-    engine_limit,
-    engine_stats,
-    fmt_ms,
-    fmt_us,
-    latest_by_key,
-    load_records,
-    parse_engine_timeouts,
-)
+from benchmarks.harness.results import (case_summary, engine_limit, engine_stats, fmt_ms, fmt_us,  # noqa: E402
+                                        latest_by_key, load_records, parse_engine_timeouts, save_percent_bars)
 
 SECTIONS = {"maskbench": "maskbench-side-by-side", "jsts": "jsts-side-by-side"}
 #: the selection options of a MaskBench run (what decides which files it covers)
@@ -214,18 +206,10 @@ def _plots(by_engine: dict[str, list[dict]], plot_dir: str, rel_to: str,
                 n = len(grecs) if grecs else (group_sizes or {}).get(g, 0)
                 vals.append(100.0 * engine_stats(grecs)["passed"] / n if n else 0.0)
             ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=label[eng])
-        ax.set_xticks(x)
-        ax.set_xticklabels([f"{g} ({group_sizes[g]})" if group_sizes and g in group_sizes else g for g in groups],
-                           rotation=35, ha="right")
-        ax.set_ylabel("% files passed")
-        ax.set_ylim(0, 100)
-        ax.set_title("MaskBench: files passed per dataset group (files in the sample)")
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        ax.grid(True, axis="y", alpha=0.3)
-        fig.tight_layout()
-        p = os.path.join(plot_dir, "bench_maskbench_coverage.png")
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
+        p = save_percent_bars(
+            fig, ax, x, [f"{g} ({group_sizes[g]})" if group_sizes and g in group_sizes else g for g in groups],
+            ylabel="% files passed", title="MaskBench: files passed per dataset group (files in the sample)",
+            path=os.path.join(plot_dir, "bench_maskbench_coverage.png"), rotation=35, legend_x=1.01)
         out.append(f"![MaskBench coverage]({os.path.relpath(p, rel_to)})")
     return out
 

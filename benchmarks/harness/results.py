@@ -281,6 +281,25 @@ def fmt_us(x: float | None) -> str:
     return f"{x:.1f} µs"
 
 
+def save_percent_bars(fig, ax, x, labels: list[str], *, ylabel: str, title: str, path: str,
+                      rotation: int = 30, legend_x: float = 1.0) -> str:
+    """Finish a grouped bar chart on a 0-100 % axis (ticks, legend beside it, grid) and save it."""
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels, rotation=rotation, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 100)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(legend_x, 1.0))
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
+
+
 def md_table(header: list[str], rows: list[list], align: str | None = None) -> str:
     align = align or ("l" + "r" * (len(header) - 1))
     sep = ["---:" if a == "r" else "---" for a in align]

@@ -218,13 +218,13 @@ class CompiledGrammar:
             if reps is None:
                 reps = self._joint_reps[key] = joint_representatives(t.byte_class, kinds)
             if loops and contains_slice(self._trans, t.byte_class, s, trans, start, reps):
-                sl = sl if ranges is None else class_slice(self.vocab, ranges)
+                sl = class_slice(self.vocab, ranges) if ranges else sl
                 return sl.token_mask.copy(), sl.skip_rule(), FULL_SLICE, sl
             k, exact = bounded_contains(self._trans, t.byte_class, self._final, t.call_ptr, s, trans, start,
                                         BOUNDED_MAX, reps)
             if (k >= 2 or exact) and (k, exact) > (best_k, best_exact):
                 best_k, best_exact = k, exact
-                best = sl if ranges is None else class_slice(self.vocab, ranges)
+                best = class_slice(self.vocab, ranges) if ranges else sl
             if classes is None:
                 classes = class_candidates(cls, flags)
             if best_k >= BOUNDED_MAX or not classes:
@@ -341,9 +341,9 @@ class CompiledGrammar:
         sc = _SCRATCH
         levels = self._max_depth + 2
         n_classes = self.tables.n_classes
-        if getattr(sc, "lvl", None) is None or sc.lvl.shape[0] < levels or sc.dtab.shape[1] < n_classes:
-            levels = max(levels, sc.lvl.shape[0] if getattr(sc, "lvl", None) is not None else 0)
-            n_classes = max(n_classes, sc.dtab.shape[1] if getattr(sc, "dtab", None) is not None else 0)
+        if hasattr(sc, "lvl"):
+            levels, n_classes = max(levels, sc.lvl.shape[0]), max(n_classes, sc.dtab.shape[1])
+        if not hasattr(sc, "lvl") or (levels, n_classes) != (sc.lvl.shape[0], sc.dtab.shape[1]):
             sc.lvl = np.zeros((levels, 3), dtype=np.int64)
             cap = levels + 2
             sc.cfg_s = np.empty(cap, dtype=np.int32)
@@ -360,7 +360,7 @@ class CompiledGrammar:
             sc.dflag = np.empty((n_sets, n_classes), dtype=np.int8)
             sc.tmp_s = np.empty(4096, dtype=np.int32)
             sc.tmp_p = np.empty(4096, dtype=np.int32)
-        if getattr(sc, "exits", None) is None or sc.exits.shape[0] != MAX_EXITS:
+        if not hasattr(sc, "exits") or sc.exits.shape[0] != MAX_EXITS:
             sc.exits = np.empty(MAX_EXITS, dtype=np.int32)
         return sc
 

@@ -27,7 +27,7 @@ from structgen.grammar.ir import Chars, Repeat, normalize_ranges
 
 
 BOUNDED_MAX = 32  # bounded slices are kept for up to this many characters
-CLASS_SLICES_KEPT = 16  # per vocabulary: character-class slices kept (about 1.5 MB each for 128k tokens)
+CLASS_SLICES_KEPT = 16  # per vocabulary: character-class slices kept (about 3 MB each for 128k tokens)
 MIN_CLASS_CHARS = 8  # a state's class needs this many ASCII characters to be worth a slice
 STABLE_DEPTH = 4  # a state's guessed class: the characters it takes along this many of them
 
@@ -93,18 +93,16 @@ def build_slice(name: str, char_set: Chars, vocab) -> Slice:
     trans, start, kinds = slice_automaton(char_set)
     trie = vocab.trie
     parent, depth_chars, node_chars, entry_node = _trie_chars(vocab)
-    skip = np.zeros(trie.n_nodes, dtype=np.int8)
     in_slice = np.zeros(trie.n_nodes, dtype=np.bool_)
-    _mark_nodes(trie.byte, trie.subtree_end, parent, trans, start, in_slice, skip)
-    members = trie.tok_ids[in_slice[entry_node]]
-    member = np.zeros(vocab.size, dtype=bool)
-    member[members] = True
+    _mark_nodes(trie.byte, parent, trans, start, in_slice)
+    entries = in_slice[entry_node]
     tok_chars = np.full(vocab.size, -1, dtype=np.int32)
-    tok_chars[members] = depth_chars[entry_node[in_slice[entry_node]]]
+    tok_chars[trie.tok_ids[entries]] = depth_chars[entry_node[entries]]
     exit_chars = np.empty(trie.n_nodes, dtype=np.int32)
     _exit_chars(parent, in_slice, depth_chars, exit_chars)
-    in_chars = np.where(skip == 1, node_chars, NEVER).astype(np.int32)
-    return Slice(name, trans, start, kinds, _pack(member, vocab.n_words), in_chars, -exit_chars, tok_chars)
+    # no path through the subtree leaves the slice: the whole subtree is in it
+    in_chars = np.where(exit_chars == NEVER, node_chars, NEVER).astype(np.int32)
+    return Slice(name, trans, start, kinds, _pack(tok_chars >= 0, vocab.n_words), in_chars, -exit_chars, tok_chars)
 
 
 @njit(cache=True)
@@ -134,14 +132,14 @@ def _trie_chars(vocab) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         parent = _parents(trie.subtree_end)
         depth_chars = np.zeros(trie.n_nodes, dtype=np.int32)
         node_chars = np.zeros(trie.n_nodes, dtype=np.int32)
-        _count_chars(trie.byte, trie.subtree_end, parent, depth_chars, node_chars)
+        _count_chars(trie.byte, parent, depth_chars, node_chars)
         entry_node = np.repeat(np.arange(trie.n_nodes), np.diff(trie.tok_start))
         got = cache["trie_chars"] = (parent, depth_chars, node_chars, entry_node)
     return got
 
 
 @njit(cache=True)
-def _count_chars(t_byte, t_end, parent, depth_chars, node_chars):
+def _count_chars(t_byte, parent, depth_chars, node_chars):
     n = t_byte.shape[0]
     for v in range(1, n):
         b = t_byte[v]
@@ -393,7 +391,8 @@ def _parents(t_end):
 
 
 @njit(cache=True)
-def _mark_nodes(t_byte, t_end, parent, trans, start, in_slice, skip):
+def _mark_nodes(t_byte, parent, trans, start, in_slice):
+    """in_slice[v]: the path to trie node v is a string of the slice."""
     n = t_byte.shape[0]
     state = np.full(n, -1, np.int32)
     state[0] = start
@@ -402,13 +401,6 @@ def _mark_nodes(t_byte, t_end, parent, trans, start, in_slice, skip):
         if ps >= 0:
             state[v] = trans[ps, t_byte[v]]
         in_slice[v] = state[v] >= 0
-    # a subtree is all-in iff no node inside it is out of the slice: count outs with a prefix sum
-    outs = np.zeros(n + 1, np.int64)
-    for v in range(n):
-        outs[v + 1] = outs[v] + (0 if (v == 0 or in_slice[v]) else 1)
-    for v in range(1, n):
-        if in_slice[v] and outs[t_end[v]] - outs[v] == 0:
-            skip[v] = 1
 
 
 @njit(cache=True)
