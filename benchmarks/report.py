@@ -156,9 +156,10 @@ def _layout(eng: str, info: dict) -> tuple[str, str]:
 # ----------------------------------------------------------------------------- plots
 
 def _plots(by_engine: dict[str, list[dict]], plot_dir: str, rel_to: str,
-           group_sizes: dict[str, int] | None = None) -> list[str]:
+           group_sizes: dict[str, int] | None = None, suffix: str = "") -> list[str]:
     """Latency CDFs per engine and passes per group; an engine that ran fewer files than the
-    selection says so in its legend entry."""
+    selection says so in its legend entry. `suffix` tells one section's plot files from
+    another's."""
     try:
         import matplotlib
 
@@ -189,7 +190,7 @@ def _plots(by_engine: dict[str, list[dict]], plot_dir: str, rel_to: str,
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    p = os.path.join(plot_dir, "bench_latency_cdf.png")
+    p = os.path.join(plot_dir, f"bench_latency_cdf{suffix}.png")
     fig.savefig(p, dpi=110)
     plt.close(fig)
     out.append(f"![latency CDFs]({os.path.relpath(p, rel_to)})")
@@ -209,7 +210,7 @@ def _plots(by_engine: dict[str, list[dict]], plot_dir: str, rel_to: str,
         p = save_percent_bars(
             fig, ax, x, [f"{g} ({group_sizes[g]})" if group_sizes and g in group_sizes else g for g in groups],
             ylabel="% files passed", title="MaskBench: files passed per dataset group (files in the sample)",
-            path=os.path.join(plot_dir, "bench_maskbench_coverage.png"), rotation=35, legend_x=1.01)
+            path=os.path.join(plot_dir, f"bench_maskbench_coverage{suffix}.png"), rotation=35, legend_x=1.01)
         out.append(f"![MaskBench coverage]({os.path.relpath(p, rel_to)})")
     return out
 
@@ -396,13 +397,16 @@ def _expected_note(inp: MaskbenchInputs, expected: dict) -> str:
 
 
 def report_command(maskbench_paths: list[str] | None = None, engines: list[str] | None = None,
-                   jsts_path: str | None = None, jsts_engines: list[str] | None = None) -> str:
+                   jsts_path: str | None = None, jsts_engines: list[str] | None = None,
+                   section: str | None = None) -> str:
     """The `report.py` command that writes a section (as the section names it)."""
     parts = ["python", "benchmarks/report.py"]
     if maskbench_paths:
         parts += ["--maskbench", shlex.quote(",".join(_rel(p) for p in maskbench_paths))]
     if engines:
         parts += ["--engines", shlex.quote(",".join(engines))]
+    if section and section != SECTIONS["maskbench"]:
+        parts += ["--section", shlex.quote(section)]
     if jsts_path:
         parts += ["--jsts", shlex.quote(_rel(jsts_path))]
     if jsts_engines:
@@ -411,30 +415,34 @@ def report_command(maskbench_paths: list[str] | None = None, engines: list[str] 
 
 
 def maskbench_section(paths: str | list[str], plot_dir: str, doc_dir: str, engines: list[str] | None = None,
-                      data: str | None = None, selection: dict | None = None) -> str:
+                      data: str | None = None, selection: dict | None = None,
+                      section: str = SECTIONS["maskbench"]) -> str:
     paths = [paths] if isinstance(paths, str) else list(paths)
     inp = MaskbenchInputs(paths, engines, data, selection)
     by_engine = inp.by_engine
-    cmd = report_command(paths, engines)
+    cmd = report_command(paths, engines, section=section)
     if not by_engine:
         return ("## MaskBench, engines side by side\n\nNo results yet (`python benchmarks/maskbench.py`, then "
                 f"`{cmd}`).")
     total = len(inp.cases)
     first_meta = next((m for m in inp.metas.values() if m), {})
     sel = inp.selection or {}
-    if sel.get("limit") and not sel.get("groups") and not sel.get("files"):
+    whole = not any(sel.get(k) for k in ("limit", "groups", "files"))
+    if whole:
+        what = "Every file of the development split" + (f" ({inp.index_size} files)" if inp.index_size else "")
+    elif sel.get("limit") and not sel.get("groups") and not sel.get("files"):
         what = (f"The {total}-file seeded sample (seed {sel.get('seed') or 0}) of the development split"
                 + (f" ({inp.index_size} files)" if inp.index_size else "")
                 + (", the same size as the project's reference measurement" if total == 800 else ""))
-    elif sel:
+    else:
         what = f"{total} files of the development split (" + ", ".join(
             f"{k}={v}" for k, v in sel.items() if v not in (None, "")) + ")"
-    else:
-        what = f"{total} files"
     limits = {e: inp.limit(e) for e in by_engine}
     partial = {e: len(v) for e, v in by_engine.items() if len(v) < total}
 
-    parts = ["## MaskBench (development split), engines side by side", "",
+    title = ("## MaskBench, the whole development split" if whole
+             else "## MaskBench (development split), engines side by side")
+    parts = [title, "",
              f"Written by `{cmd}` from `benchmarks/maskbench.py` results. All engines share one tokenization "
              f"({_tokenization(first_meta)}), one measurement loop (`benchmarks/harness/worker.py`) and run "
              "single-threaded, one worker process per engine with a per-file time limit and an address-space "
@@ -496,7 +504,8 @@ def maskbench_section(paths: str | list[str], plot_dir: str, doc_dir: str, engin
     et = maskbench.error_types_table(by_engine)
     if et:
         parts += [et, ""]
-    parts += _plots(by_engine, plot_dir, doc_dir, inp.group_sizes)
+    parts += _plots(by_engine, plot_dir, doc_dir, inp.group_sizes,
+                    "" if section == SECTIONS["maskbench"] else f"_{section}")
     parts += ["", "### Where structgen is behind", "", behind_note(by_engine, total)]
     return "\n".join(parts)
 
@@ -545,6 +554,9 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=None, help="MaskBench data folder (index.jsonl, expected results)")
     ap.add_argument("--doc", default=os.path.join(REPO_ROOT, "docs", "benchmarks.md"))
     ap.add_argument("--plots", default=None, help="plot folder (default: the doc's folder)")
+    ap.add_argument("--section", default=SECTIONS["maskbench"],
+                    help=f"doc section the MaskBench tables go to (default {SECTIONS['maskbench']}; e.g. "
+                         "maskbench-dev-split for a run over the whole split)")
     ap.add_argument("--run", action="store_true", help="run (or resume) both benchmarks first")
     args = ap.parse_args(argv)
     named = args.maskbench is not None or args.jsts is not None
@@ -572,9 +584,9 @@ def main(argv=None) -> int:
             print(f"no MaskBench results at {', '.join(mb_paths)}: section left as it is", file=sys.stderr)
         else:
             body = maskbench_section(mb_paths, plot_dir, doc_dir, engines, args.data,
-                                     {"limit": args.limit, "seed": args.seed})
-            write_section(args.doc, SECTIONS["maskbench"], body)
-            wrote.append(SECTIONS["maskbench"])
+                                     {"limit": args.limit, "seed": args.seed}, args.section)
+            write_section(args.doc, args.section, body)
+            wrote.append(args.section)
     if args.jsts:
         if not os.path.exists(args.jsts):
             print(f"no test-suite results at {args.jsts}: section left as it is", file=sys.stderr)

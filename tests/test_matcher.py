@@ -227,6 +227,47 @@ def test_class_slices_are_exact(pattern, prefix, small_vocab):
     _walk_and_compare(g, small_vocab, seed=7, walks=4, steps=14, precompute_budget_s=0, cache=False)
 
 
+def test_exit_root_walks_only_for_states_that_loop_back():
+    """A state that loops on the whole JSON-string slice walks from the slice's exit nodes
+    only; one that merely contains the slice (here "a" leads elsewhere) must walk from the
+    root: `a"y` is allowed only through the state after "a"."""
+    tokens = [bytes([b]) for b in range(256)] + [b'a"y', b'a"z', b'bc"z']
+    vocab = Vocabulary.from_token_bytes(tokens)
+    ids = {t: i for i, t in enumerate(tokens)}
+    for pattern, allowed, blocked in [
+        (r'a"y|[^"\\\x00-\x1f]*"z', [b'a"y', b'a"z', b'bc"z'], []),  # contains the slice
+        (r'[^"\\\x00-\x1f]*"z', [b'a"z', b'bc"z'], [b'a"y']),       # loops back on it
+    ]:
+        cg = structgen.compile_regex(pattern, vocab, precompute_budget_s=0, cache=False)
+        plain = C.CompiledGrammar(cg.tables, vocab, use_slices=False)
+        start = cg.initial_configs()[0][0]
+        assert cg.state_mask(start).slice_k == C.FULL_SLICE
+        mask, plain_mask = cg.matcher().next_token_mask(), plain.matcher().next_token_mask()
+        assert np.array_equal(mask, plain_mask), pattern
+        for t, want in [(t, True) for t in allowed] + [(t, False) for t in blocked]:
+            assert bool(mask[ids[t] >> 5] >> (ids[t] & 31) & 1) == want, (pattern, t)
+
+
+def test_exit_root_walks_skip_states_that_may_end_their_frame():
+    """A frame that loops on slice text but may end anywhere in it (here before the "q" of
+    `bq"`) is walked from the root: the exits inside slice text count."""
+    from structgen.automata.slices import JSON_STRING_BODY
+    from structgen.grammar.ir import Repeat
+
+    tokens = [bytes([b]) for b in range(256)] + [b'bq"']
+    vocab = Vocabulary.from_token_bytes(tokens)
+    g = Grammar({"start": seq(Ref("w"), lit('q"')), "w": Repeat(JSON_STRING_BODY, 0, None)}, "start",
+                frames=frozenset({"w"}))
+    cg = structgen.compile_grammar(g, vocab, precompute_budget_s=0, cache=False)
+    plain = C.CompiledGrammar(cg.tables, vocab, use_slices=False)
+    fast, slow = cg.matcher(), plain.matcher()
+    assert fast.accept_string("a") and slow.accept_string("a")
+    (state, stack), = fast._configs
+    assert stack and cg.state_mask(state).slice_k == C.FULL_SLICE  # inside the frame, on the slice
+    assert np.array_equal(fast.next_token_mask(), slow.next_token_mask())
+    assert fast.next_token_mask()[256 >> 5] >> (256 & 31) & 1
+
+
 def test_slices_do_not_change_llama3_masks(llama3_vocab):
     """With the real vocabulary, masks with slices (JSON body, class slices, exact bounds)
     equal plain trie walks along valid instances of string-heavy schemas."""

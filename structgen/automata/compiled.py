@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from structgen.automata import kernels as K
-from structgen.automata.slices import (BOUNDED_MAX, CLASS_LOOPS, MIN_CLASS_CHARS, NEAR_LOOP, STABLE_DEPTH,
-                                      WORTH_A_SLICE, Slice, bounded_contains, class_automaton, class_candidates,
-                                      class_slice, contains_slice, joint_representatives, json_string_slice,
-                                      profile_state)
+from structgen.automata.slices import (BOUNDED_MAX, CLASS_LOOPS, MIN_CLASS_CHARS, NEAR_LOOP, SLICE_LOOPS_BACK,
+                                      STABLE_DEPTH, WORTH_A_SLICE, Slice, bounded_contains, class_automaton,
+                                      class_candidates, class_slice, contains_slice, joint_representatives,
+                                      json_string_slice, profile_state)
 from structgen.automata.tables import PDATables, build_tables
 from structgen.errors import LimitExceeded
 from structgen.grammar.ir import Grammar, Regex
@@ -30,6 +30,8 @@ from structgen.vocab.vocabulary import Vocabulary
 DEFAULT_MAX_STATES = 200_000
 DEFAULT_FUEL = 4096
 DEFAULT_MASK_CACHE_BYTES = 256 << 20
+# stack-arena nodes kept per thread for walks (4096 for the walk + room for the loaded stacks)
+ARENA_NODES = 5120
 MAX_EXITS = 1024  # beyond this, a state's context-dependent tokens are found by one full walk
 LARK_PRECOMPUTE_BUDGET_S = 2.0
 FULL_SLICE = 1 << 30
@@ -43,6 +45,16 @@ class StateMask:
     slice_k: int = -1          # the state takes every slice string of <= slice_k chars (FULL_SLICE: all)
     exits_id: int = -1         # interned id of `exits` (keys the parent frame's continuation rows)
     slice: Slice | None = None  # the slice slice_k refers to
+
+
+@dataclass
+class WalkStart:
+    """How a state's walk starts (`CompiledGrammar._walk_start`)."""
+    mask: np.ndarray                  # uint32[W]: tokens a slice decided beforehand
+    skip: tuple[np.ndarray, int]      # the slice's skip rule (key, threshold)
+    roots: np.ndarray                 # trie nodes to walk from
+    slice_k: int = -1                 # as StateMask.slice_k
+    slice: Slice | None = None
 
 
 class CompiledGrammar:
@@ -178,29 +190,30 @@ class CompiledGrammar:
         root_only = not t.rule_called[t.rule_of[s]]
         init_s = np.array([s], dtype=np.int32)
         init_p = np.array([K.BOTTOM if root_only else K.FRAME], dtype=np.int32)
-        mask, skip, slice_k, sl = self._slice_start(s)
+        ws = self._walk_start(s)
         sc = self._get_scratch()
-        n_exits, flags = self._walk(init_s, init_p, ([], []), self._root_children, mask, sc.exits, skip,
+        n_exits, flags = self._walk(init_s, init_p, ([], []), ws.roots, ws.mask, sc.exits, ws.skip,
                                     self._follow[t.rule_of[s]])
         sm_exits = None if flags & K.FLAG_EXITS_FULL else sc.exits[:n_exits].copy()
         if flags & K.FLAG_FUEL:
             raise LimitExceeded(f"mask computation for state {s} exceeded its fuel ({self.fuel}); "
                                 "the grammar is too ambiguous")
-        sm = StateMask(mask, sm_exits, slice_k, self._exits_id(sm_exits), sl)
+        sm = StateMask(ws.mask, sm_exits, ws.slice_k, self._exits_id(sm_exits), ws.slice)
         self._cache_put(s, sm)
         return sm
 
-    def _slice_start(self, s: int) -> tuple[np.ndarray, tuple[np.ndarray, int], int, Slice | None]:
-        """(initial mask, skip rule, slice_k, slice) for state s's walk: the widest slice s
-        takes -- all of it, or (a length-bounded string) every string of up to k characters.
-        The JSON-string-body slice is tried first, then slices of s's own character class."""
+    def _walk_start(self, s: int) -> "WalkStart":
+        """How state s's walk starts: the widest slice s takes -- all of it, or (a
+        length-bounded string) every string of up to k characters. The JSON-string-body slice
+        is tried first, then slices of s's own character class. A state that loops on the
+        whole slice walks from the slice's exit nodes only."""
         t = self.tables
         if self._slice is None:
-            return np.zeros(self._W, dtype=np.uint32), self._no_skip, -1, None
+            return WalkStart(np.zeros(self._W, dtype=np.uint32), self._no_skip, self._root_children)
         cls = np.empty(128, dtype=np.bool_)
         flags = profile_state(self._trans, t.byte_class, s, MIN_CLASS_CHARS, STABLE_DEPTH, cls)
         if not flags & WORTH_A_SLICE:
-            return np.zeros(self._W, dtype=np.uint32), self._no_skip, -1, None
+            return WalkStart(np.zeros(self._W, dtype=np.uint32), self._no_skip, self._root_children)
         best_k, best, best_exact = -1, None, False
         # the JSON string body first, then the state's own class; a class's slice (its trie
         # arrays) is built only once a state is known to take it
@@ -217,9 +230,13 @@ class CompiledGrammar:
             reps = self._joint_reps.get(key)
             if reps is None:
                 reps = self._joint_reps[key] = joint_representatives(t.byte_class, kinds)
-            if loops and contains_slice(self._trans, t.byte_class, s, trans, start, reps):
+            relation = contains_slice(self._trans, t.byte_class, self._final, t.call_ptr, s, trans, start,
+                                      reps) if loops else 0
+            if relation:
                 sl = class_slice(self.vocab, ranges) if ranges else sl
-                return sl.token_mask.copy(), sl.skip_rule(), FULL_SLICE, sl
+                if relation & SLICE_LOOPS_BACK and sl.exit_roots is not None:
+                    return WalkStart(sl.token_mask.copy(), self._no_skip, sl.exit_roots, FULL_SLICE, sl)
+                return WalkStart(sl.token_mask.copy(), sl.skip_rule(), self._root_children, FULL_SLICE, sl)
             k, exact = bounded_contains(self._trans, t.byte_class, self._final, t.call_ptr, s, trans, start,
                                         BOUNDED_MAX, reps)
             if (k >= 2 or exact) and (k, exact) > (best_k, best_exact):
@@ -233,8 +250,9 @@ class CompiledGrammar:
             ranges = classes.pop(0)
             trans, start, kinds = class_automaton(ranges)
         if best is None:
-            return np.zeros(self._W, dtype=np.uint32), self._no_skip, -1, None
-        return best.bounded(best_k).copy(), best.skip_rule(best_k, best_exact), best_k, best
+            return WalkStart(np.zeros(self._W, dtype=np.uint32), self._no_skip, self._root_children)
+        return WalkStart(best.bounded(best_k).copy(), best.skip_rule(best_k, best_exact), self._root_children,
+                         best_k, best)
 
     def continuation_mask(self, r: int, sm: StateMask) -> StateMask:
         """Tokens under `sm.exits` that return state r's frame accepts, plus where r's frame
@@ -339,11 +357,11 @@ class CompiledGrammar:
         """Walk buffers of this thread, shared by every grammar it serves (regrown when one
         needs more levels or byte classes): a new grammar's first mask does not allocate them."""
         sc = _SCRATCH
-        levels = self._max_depth + 2
-        n_classes = self.tables.n_classes
-        if hasattr(sc, "lvl"):
-            levels, n_classes = max(levels, sc.lvl.shape[0]), max(n_classes, sc.dtab.shape[1])
-        if not hasattr(sc, "lvl") or (levels, n_classes) != (sc.lvl.shape[0], sc.dtab.shape[1]):
+        lvl = getattr(sc, "lvl", None)
+        levels, n_classes = self._max_depth + 2, self.tables.n_classes
+        if lvl is None or lvl.shape[0] < levels or sc.dtab.shape[1] < n_classes:
+            if lvl is not None:
+                levels, n_classes = max(levels, lvl.shape[0]), max(n_classes, sc.dtab.shape[1])
             sc.lvl = np.zeros((levels, 3), dtype=np.int64)
             cap = levels + 2
             sc.cfg_s = np.empty(cap, dtype=np.int32)
@@ -360,7 +378,10 @@ class CompiledGrammar:
             sc.dflag = np.empty((n_sets, n_classes), dtype=np.int8)
             sc.tmp_s = np.empty(4096, dtype=np.int32)
             sc.tmp_p = np.empty(4096, dtype=np.int32)
-        if not hasattr(sc, "exits") or sc.exits.shape[0] != MAX_EXITS:
+            sc.arena_ret = np.empty(ARENA_NODES, dtype=np.int32)
+            sc.arena_par = np.empty(ARENA_NODES, dtype=np.int32)
+            sc.arena_hash = np.full(_pow2(2 * ARENA_NODES + 2), -1, dtype=np.int32)
+        if getattr(sc, "exits", None) is None or sc.exits.shape[0] != MAX_EXITS:
             sc.exits = np.empty(MAX_EXITS, dtype=np.int32)
         return sc
 
@@ -372,11 +393,21 @@ class CompiledGrammar:
         size = 1 << 12
         while True:
             cap = size + n
-            ar = np.empty(cap, dtype=np.int32)
-            ap = np.empty(cap, dtype=np.int32)
-            ar[:n] = nodes[0]
-            ap[:n] = nodes[1]
-            ah = np.full(_pow2(2 * cap + 2), -1, dtype=np.int32) if self.tables.has_calls else sc.no_hash
+            if cap <= sc.arena_ret.shape[0]:
+                # the thread's arena: its hash table is cleared after a walk that pushed, not
+                # reallocated (a fresh 64 KB table cost more than most walks)
+                ar, ap, ah = sc.arena_ret, sc.arena_par, sc.arena_hash
+            else:
+                ar = np.empty(cap, dtype=np.int32)
+                ap = np.empty(cap, dtype=np.int32)
+                ah = np.full(_pow2(2 * cap + 2), -1, dtype=np.int32)
+            if n:
+                ar[:n] = nodes[0]
+                ap[:n] = nodes[1]
+            if not self.tables.has_calls:
+                ah = sc.no_hash
+            # stack nodes are only pushed by configuration-set steps (walk_stats[0] counts them)
+            set_steps = self.walk_stats[0]
             n_exits, flags = K.walk_trie(*self._wargs(), follow_row, self._plain,
                                          trie.byte, trie.subtree_end, trie.tok_start, trie.tok_ids,
                                          init_s, init_p, len(init_s), roots,
@@ -384,6 +415,8 @@ class CompiledGrammar:
                                          sc.lvl, sc.cfg_s, sc.cfg_p, sc.work_s, sc.work_p,
                                          sc.memo, sc.sets, sc.pool_s, sc.pool_p, sc.dtab, sc.dflag, sc.tmp_s, sc.tmp_p,
                                          self.walk_stats)
+            if ah is sc.arena_hash and self.walk_stats[0] != set_steps:
+                ah.fill(-1)
             if not flags & K.FLAG_FUEL or size >= 1 << 20 or not self.tables.has_calls:
                 return n_exits, flags
             size <<= 3
@@ -637,6 +670,8 @@ def compile_grammar(grammar: Grammar, vocab: Vocabulary, *, max_states: int = DE
     cg.warnings += _longest_match_dead_ends(tables, cg._start_ok, cg._nullable, cg._follow)
     if precompute_budget_s > 0:
         cg.precompute(precompute_budget_s)
+    # every matcher asks for this mask first: computed once here, with the compile
+    cg.configs_mask(cg.initial_configs())
     if cache:
         _COMPILE_CACHE[key] = cg
         while len(_COMPILE_CACHE) > _COMPILE_CACHE_SIZE:

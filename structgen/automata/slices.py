@@ -49,6 +49,11 @@ class Slice:
     exit_key: np.ndarray    # int32 [n_nodes]: minus the fewest characters a path in the subtree starts
     #                         before it leaves the slice (-NEVER: none leaves)
     tok_chars: np.ndarray   # int32 [V]: characters a slice token starts (-1: not in the slice)
+    # int32 [k]: the nodes where a path first leaves the slice, all at a character boundary
+    # (pre-order). A state that every slice string leads back to walks just these subtrees:
+    # what lies above them is slice text, all in `token_mask`. None when some path leaves
+    # the slice inside a character.
+    exit_roots: np.ndarray | None
     _bounded: dict = field(default_factory=dict, compare=False)
 
     def skip_rule(self, k: int = -1, exact: bool = False) -> tuple[np.ndarray, int]:
@@ -90,41 +95,65 @@ def slice_automaton(char_set: Chars) -> tuple[np.ndarray, int, np.ndarray]:
 
 
 def build_slice(name: str, char_set: Chars, vocab) -> Slice:
-    trans, start, kinds = slice_automaton(char_set)
+    trans, start, kinds = class_automaton(char_set.ranges)
     trie = vocab.trie
-    parent, depth_chars, node_chars, entry_node = _trie_chars(vocab)
-    in_slice = np.zeros(trie.n_nodes, dtype=np.bool_)
-    _mark_nodes(trie.byte, parent, trans, start, in_slice)
-    entries = in_slice[entry_node]
+    parent, depth_chars, node_chars = _trie_chars(vocab)
+    in_chars = np.empty(trie.n_nodes, dtype=np.int32)
+    exit_key = np.empty(trie.n_nodes, dtype=np.int32)
     tok_chars = np.full(vocab.size, -1, dtype=np.int32)
-    tok_chars[trie.tok_ids[entries]] = depth_chars[entry_node[entries]]
-    exit_chars = np.empty(trie.n_nodes, dtype=np.int32)
-    _exit_chars(parent, in_slice, depth_chars, exit_chars)
-    # no path through the subtree leaves the slice: the whole subtree is in it
-    in_chars = np.where(exit_chars == NEVER, node_chars, NEVER).astype(np.int32)
-    return Slice(name, trans, start, kinds, _pack(tok_chars >= 0, vocab.n_words), in_chars, -exit_chars, tok_chars)
+    boundary_exit = np.zeros(trie.n_nodes, dtype=np.bool_)
+    mid_exits = _slice_arrays(trie.byte, parent, depth_chars, node_chars, trie.tok_start, trie.tok_ids, trans, start,
+                              in_chars, exit_key, tok_chars, boundary_exit)
+    roots = None if mid_exits else np.flatnonzero(boundary_exit).astype(np.int32)
+    return Slice(name, trans, start, kinds, _pack(tok_chars >= 0, vocab.n_words), in_chars, exit_key, tok_chars,
+                 roots)
 
 
 @njit(cache=True)
-def _exit_chars(parent, in_slice, depth_chars, out):
-    """out[v]: the fewest characters started before a path through v's subtree (from the
-    root) leaves the slice; a large number when no path does."""
-    n = parent.shape[0]
-    out[0] = NEVER
-    for v in range(1, n):  # on the path to v itself
+def _slice_arrays(t_byte, parent, depth_chars, node_chars, tok_start, tok_ids, trans, start,
+                  in_chars, exit_key, tok_chars, boundary_exit):
+    """The trie arrays of a slice, in two passes over the nodes (pre-order: a parent comes
+    before its children). Forward: the slice state of every node's path (-1: the path left the
+    slice), its tokens' characters, and the characters started before the path left the
+    slice (NEVER: it did not); backward: that minimum over each subtree. A subtree no path
+    of which leaves the slice is all in it: `in_chars` is then its longest path's characters.
+    Marks the nodes where a path leaves the slice at a character boundary; returns how many
+    leave it inside a character."""
+    n = t_byte.shape[0]
+    state = np.empty(n, np.int32)
+    state[0] = start
+    exit_key[0] = NEVER
+    mid_exits = 0
+    for v in range(1, n):
         p = parent[v]
-        out[v] = out[p] if out[p] < NEVER or in_slice[v] else depth_chars[p]
-    for v in range(n - 1, 0, -1):  # pre-order: children come after their parent
+        ps = state[p]
+        q = trans[ps, t_byte[v]] if ps >= 0 else -1
+        state[v] = q
+        if q < 0 and ps >= 0:
+            if ps == start:
+                boundary_exit[v] = True
+            else:
+                mid_exits += 1
+        if q >= 0:
+            for k in range(tok_start[v], tok_start[v + 1]):
+                tok_chars[tok_ids[k]] = depth_chars[v]
+        # on the path to v itself: the path left the slice at v or before
+        exit_key[v] = exit_key[p] if exit_key[p] < NEVER or q >= 0 else depth_chars[p]
+    for v in range(n - 1, 0, -1):
         p = parent[v]
-        if out[v] < out[p]:
-            out[p] = out[v]
+        if exit_key[v] < exit_key[p]:
+            exit_key[p] = exit_key[v]
+    for v in range(n):
+        e = exit_key[v]
+        in_chars[v] = node_chars[v] if e == NEVER else NEVER
+        exit_key[v] = -e
+    return mid_exits
 
 
-def _trie_chars(vocab) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(parent, depth_chars, node_chars, entry_node), once per vocabulary: per trie node,
-    characters started on the path to it (a UTF-8 lead byte or an ASCII byte starts one) and
-    the most started on any path through its subtree; per `tok_ids` entry, its node. None of
-    them depend on the slice."""
+def _trie_chars(vocab) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(parent, depth_chars, node_chars), once per vocabulary: per trie node, characters
+    started on the path to it (a UTF-8 lead byte or an ASCII byte starts one) and the most
+    started on any path through its subtree. None of them depend on the slice."""
     cache = vocab.__dict__.setdefault("_structgen_slices", {})
     got = cache.get("trie_chars")
     if got is None:
@@ -133,8 +162,7 @@ def _trie_chars(vocab) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         depth_chars = np.zeros(trie.n_nodes, dtype=np.int32)
         node_chars = np.zeros(trie.n_nodes, dtype=np.int32)
         _count_chars(trie.byte, parent, depth_chars, node_chars)
-        entry_node = np.repeat(np.arange(trie.n_nodes), np.diff(trie.tok_start))
-        got = cache["trie_chars"] = (parent, depth_chars, node_chars, entry_node)
+        got = cache["trie_chars"] = (parent, depth_chars, node_chars)
     return got
 
 
@@ -390,27 +418,22 @@ def _parents(t_end):
     return parent
 
 
-@njit(cache=True)
-def _mark_nodes(t_byte, parent, trans, start, in_slice):
-    """in_slice[v]: the path to trie node v is a string of the slice."""
-    n = t_byte.shape[0]
-    state = np.full(n, -1, np.int32)
-    state[0] = start
-    for v in range(1, n):
-        ps = state[parent[v]]
-        if ps >= 0:
-            state[v] = trans[ps, t_byte[v]]
-        in_slice[v] = state[v] >= 0
+SLICE_CONTAINED = 1  # contains_slice results (bits)
+SLICE_LOOPS_BACK = 2
 
 
 @njit(cache=True)
-def contains_slice(trans, byte_class, s, slice_trans, slice_start, reps):
-    """Every string of the slice can be consumed from grammar state s by byte moves.
+def contains_slice(trans, byte_class, final, call_ptr, s, slice_trans, slice_start, reps):
+    """SLICE_CONTAINED when every string of the slice can be consumed from grammar state s by
+    byte moves, plus SLICE_LOOPS_BACK when each whole character of them leads back to s
+    through states that neither end their frame nor call (slice text then keeps a walk in
+    one configuration); 0 otherwise.
 
     Explores the (grammar state, slice state) pairs reachable from (s, start), one byte per
-    joint class (`reps`); gives up (returns False, which only costs speed) beyond a fixed
-    budget of pairs.
+    joint class (`reps`); gives up (returns 0, which only costs speed) beyond a fixed budget
+    of pairs.
     """
+    loops_back = not final[s] and call_ptr[s] == call_ptr[s + 1]
     cap = 1024
     keys = np.full(cap, -1, np.int64)
     n_u = slice_trans.shape[0]
@@ -432,16 +455,20 @@ def contains_slice(trans, byte_class, s, slice_trans, slice_start, reps):
                 continue
             q2 = trans[q, byte_class[b]]
             if q2 < 0:
-                return False
+                return 0
+            if final[q2] or call_ptr[q2] != call_ptr[q2 + 1]:
+                loops_back = False
             k2 = q2 * n_u + u2
             h = k2 % cap
             while keys[h] != -1 and keys[h] != k2:
                 h = (h + 1) % cap
             if keys[h] == -1:
                 if used >= cap // 2:
-                    return False
+                    return 0
                 keys[h] = k2
                 used += 1
                 top += 1
                 stack[top] = k2
-    return True
+                if u2 == slice_start and q2 != s:
+                    loops_back = False
+    return SLICE_CONTAINED | (SLICE_LOOPS_BACK if loops_back else 0)
