@@ -63,6 +63,10 @@ additional key); lone surrogate escapes ("\\ud800") are never produced.
 """
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
+
 from structgen.errors import LimitExceeded
 from structgen.schema._compiler import Limits, json_schema_to_grammar
 
@@ -75,12 +79,55 @@ __all__ = ["Limits", "compile_json_schema", "json_schema_to_grammar"]
 SCHEMA_PRECOMPUTE_BUDGET_S = 0.0
 
 
+# Compiled schemas, per process, keyed by the schema text and every option: a repeated schema
+# skips the front end, and a new one costs a json.dumps instead of a digest of its grammar.
+_CACHE: OrderedDict[tuple, object] = OrderedDict()
+_CACHE_SIZE = 64
+_CACHE_LOCK = threading.Lock()
+
+
+def _cache_key(schema, vocab, options: dict) -> tuple | None:
+    """None for a schema that is not plain JSON data (a pydantic class, non-string keys)."""
+    if not isinstance(schema, (dict, list, bool, str)):
+        return None
+    try:
+        text = json.dumps([schema, options], sort_keys=True, default=repr)
+    except (TypeError, ValueError):
+        return None
+    return text, vocab.fingerprint
+
+
 def compile_json_schema(schema, vocab, *, whitespace="flexible", max_whitespace=None, property_order="schema",
                         lenient=False, draft=None, string_escapes="canonical", resources=None,
                         limits: Limits | None = None, **compile_opts):
     """`json_schema_to_grammar` then `structgen.automata.compile_grammar`; the result carries
     `.warnings` (what lenient mode could not enforce). Extra keyword arguments go to
-    `compile_grammar`."""
+    `compile_grammar`; `cache=False` compiles afresh."""
+    use_cache = compile_opts.pop("cache", True)
+    key = _cache_key(schema, vocab, dict(
+        whitespace=whitespace, max_whitespace=max_whitespace, property_order=property_order, lenient=lenient,
+        draft=draft, string_escapes=string_escapes, resources=resources, limits=limits,
+        compile_opts=sorted(compile_opts.items()))) if use_cache else None
+    if key is not None:
+        with _CACHE_LOCK:
+            hit = _CACHE.get(key)
+            if hit is not None:
+                _CACHE.move_to_end(key)
+                return hit
+    # the grammar-level cache would key on a digest of the grammar: only without ours
+    compile_opts["cache"] = use_cache and key is None
+    compiled = _compile(schema, vocab, whitespace, max_whitespace, property_order, lenient, draft, string_escapes,
+                        resources, limits, compile_opts)
+    if key is not None:
+        with _CACHE_LOCK:
+            _CACHE[key] = compiled
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+    return compiled
+
+
+def _compile(schema, vocab, whitespace, max_whitespace, property_order, lenient, draft, string_escapes, resources,
+             limits, compile_opts):
     grammar, warnings = json_schema_to_grammar(
         schema, whitespace=whitespace, max_whitespace=max_whitespace, property_order=property_order,
         lenient=lenient, draft=draft, string_escapes=string_escapes, resources=resources, limits=limits)
