@@ -227,6 +227,33 @@ def test_class_slices_are_exact(pattern, prefix, small_vocab):
     _walk_and_compare(g, small_vocab, seed=7, walks=4, steps=14, precompute_budget_s=0, cache=False)
 
 
+def test_suffix_trie_holds_each_exit_token_once_under_its_suffix(small_vocab):
+    """Every token that leaves the JSON-string slice sits in the slice's suffix trie exactly
+    once, at the node spelling its text from the first byte outside the slice."""
+    from structgen.automata.slices import JSON_STRING_BODY, build_slice
+
+    sl = build_slice("json", JSON_STRING_BODY, small_vocab)
+    st = sl.suffixes
+    assert st is not None
+    path = [b""] * len(st.byte)
+    open_nodes: list[int] = []
+    for i in range(1, len(st.byte)):
+        while open_nodes and st.subtree_end[open_nodes[-1]] <= i:
+            open_nodes.pop()
+        path[i] = (path[open_nodes[-1]] if open_nodes else b"") + bytes([st.byte[i]])
+        open_nodes.append(i)
+    at = [(int(t), path[i]) for i in range(len(st.byte)) for t in st.tok_ids[st.tok_start[i]:st.tok_start[i + 1]]]
+    where = dict(at)
+    assert len(where) == len(at)  # once each
+    leaving = [t for t, b in enumerate(small_vocab.token_bytes) if b and sl.tok_chars[t] < 0]
+    assert sorted(where) == leaving
+    for t in leaving:
+        text = small_vocab.token_bytes[t]
+        cut = len(text) - len(where[t])
+        assert text[cut:] == where[t]
+        assert not any(b in (0x22, 0x5C) or b < 0x20 for b in text[:cut])  # slice text before the cut
+
+
 def test_exit_root_walks_only_for_states_that_loop_back():
     """A state that loops on the whole JSON-string slice walks from the slice's exit nodes
     only; one that merely contains the slice (here "a" leads elsewhere) must walk from the

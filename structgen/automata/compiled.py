@@ -18,7 +18,7 @@ import numpy as np
 
 from structgen.automata import kernels as K
 from structgen.automata.slices import (BOUNDED_MAX, CLASS_LOOPS, MIN_CLASS_CHARS, NEAR_LOOP, SLICE_LOOPS_BACK,
-                                      STABLE_DEPTH, WORTH_A_SLICE, Slice, bounded_contains, class_automaton,
+                                      STABLE_DEPTH, WORTH_A_SLICE, Slice, SuffixTrie, bounded_contains, class_automaton,
                                       class_candidates, class_slice, contains_slice, joint_representatives,
                                       json_string_slice, profile_state)
 from structgen.automata.tables import PDATables, build_tables
@@ -45,6 +45,7 @@ class StateMask:
     slice_k: int = -1          # the state takes every slice string of <= slice_k chars (FULL_SLICE: all)
     exits_id: int = -1         # interned id of `exits` (keys the parent frame's continuation rows)
     slice: Slice | None = None  # the slice slice_k refers to
+    trie: SuffixTrie | None = None  # the trie `exits` are nodes of (None: the vocabulary's)
 
 
 @dataclass
@@ -55,6 +56,7 @@ class WalkStart:
     roots: np.ndarray                 # trie nodes to walk from
     slice_k: int = -1                 # as StateMask.slice_k
     slice: Slice | None = None
+    trie: SuffixTrie | None = None    # walk this trie instead of the vocabulary's
 
 
 class CompiledGrammar:
@@ -193,12 +195,12 @@ class CompiledGrammar:
         ws = self._walk_start(s)
         sc = self._get_scratch()
         n_exits, flags = self._walk(init_s, init_p, ([], []), ws.roots, ws.mask, sc.exits, ws.skip,
-                                    self._follow[t.rule_of[s]])
+                                    self._follow[t.rule_of[s]], ws.trie)
         sm_exits = None if flags & K.FLAG_EXITS_FULL else sc.exits[:n_exits].copy()
         if flags & K.FLAG_FUEL:
             raise LimitExceeded(f"mask computation for state {s} exceeded its fuel ({self.fuel}); "
                                 "the grammar is too ambiguous")
-        sm = StateMask(ws.mask, sm_exits, ws.slice_k, self._exits_id(sm_exits), ws.slice)
+        sm = StateMask(ws.mask, sm_exits, ws.slice_k, self._exits_id(sm_exits, ws.trie), ws.slice, ws.trie)
         self._cache_put(s, sm)
         return sm
 
@@ -234,6 +236,9 @@ class CompiledGrammar:
                                       reps) if loops else 0
             if relation:
                 sl = class_slice(self.vocab, ranges) if ranges else sl
+                if relation & SLICE_LOOPS_BACK and sl.suffixes is not None:
+                    return WalkStart(sl.token_mask.copy(), self._no_skip, sl.suffixes.root_children, FULL_SLICE,
+                                     sl, sl.suffixes)
                 if relation & SLICE_LOOPS_BACK and sl.exit_roots is not None:
                     return WalkStart(sl.token_mask.copy(), self._no_skip, sl.exit_roots, FULL_SLICE, sl)
                 return WalkStart(sl.token_mask.copy(), sl.skip_rule(), self._root_children, FULL_SLICE, sl)
@@ -267,18 +272,18 @@ class CompiledGrammar:
         sc = self._get_scratch()
         n_exits, flags = self._walk(np.array([r], dtype=np.int32), np.array([K.FRAME], dtype=np.int32), ([], []),
                                     sm.exits, mask, sc.exits, self._no_skip,
-                                    self._follow[self.tables.rule_of[r]])
+                                    self._follow[self.tables.rule_of[r]], sm.trie)
         if flags & K.FLAG_FUEL:
             raise LimitExceeded("mask computation exceeded its fuel; the grammar is too ambiguous")
         exits = None if flags & K.FLAG_EXITS_FULL else sc.exits[:n_exits].copy()
-        out = StateMask(mask, exits, -1, self._exits_id(exits))
+        out = StateMask(mask, exits, -1, self._exits_id(exits, sm.trie), trie=sm.trie)
         self._cache_put(key, out)
         return out
 
-    def _exits_id(self, exits: np.ndarray | None) -> int:
+    def _exits_id(self, exits: np.ndarray | None, trie: SuffixTrie | None) -> int:
         if exits is None or not len(exits):
             return -1
-        key = exits.tobytes()
+        key = (trie, exits.tobytes())  # the trie by identity (kept alive by the key)
         with self._lock:
             eid = self._exit_ids.get(key)
             if eid is None:
@@ -327,7 +332,7 @@ class CompiledGrammar:
                 sub = self.continuation_mask(stack[d - 1], sm)
                 K.or_rows(mask, sub.accept)
                 if sub.exits is None:  # too many to cache: walk the rest with the real stack
-                    self._walk_exits(mask, sm.exits, stack[:d])
+                    self._walk_exits(mask, sm, stack[:d])
                     break
                 sm = sub
                 d -= 1
@@ -385,9 +390,10 @@ class CompiledGrammar:
             sc.exits = np.empty(MAX_EXITS, dtype=np.int32)
         return sc
 
-    def _walk(self, init_s, init_p, nodes, roots, mask, exits, skip, follow_row):
-        """Run the trie walk; grow the stack arena and retry if it fills up."""
-        trie = self._trie
+    def _walk(self, init_s, init_p, nodes, roots, mask, exits, skip, follow_row, trie=None):
+        """Run the trie walk (over `trie`, default the vocabulary's); grow the stack arena and
+        retry if it fills up."""
+        trie = self._trie if trie is None else trie
         sc = self._get_scratch()
         n = len(nodes[0])
         size = 1 << 12
@@ -438,11 +444,12 @@ class CompiledGrammar:
             raise LimitExceeded("mask computation exceeded its fuel; the grammar is too ambiguous")
         return mask
 
-    def _walk_exits(self, mask, exits, stack) -> None:
-        """Tokens under the exit nodes, continued by the parent frame of the real stack."""
+    def _walk_exits(self, mask, sm: StateMask, stack) -> None:
+        """Tokens under sm's exit nodes, continued by the parent frame of the real stack."""
         sc = self._get_scratch()
         init_s, init_p, nodes = _stacks_to_arena(((stack[-1], stack[:-1]),))
-        _, flags = self._walk(init_s, init_p, nodes, exits, mask, sc.exits[:0], self._no_skip, self._all_follow)
+        _, flags = self._walk(init_s, init_p, nodes, sm.exits, mask, sc.exits[:0], self._no_skip, self._all_follow,
+                              sm.trie)
         if flags & K.FLAG_FUEL:
             raise LimitExceeded("mask computation exceeded its fuel; the grammar is too ambiguous")
 
@@ -653,7 +660,7 @@ def compile_grammar(grammar: Grammar, vocab: Vocabulary, *, max_states: int = DE
     """
     _warm_mask_kernels()
     try:
-        key = (_grammar_key(grammar), vocab.fingerprint, max_states, fuel)
+        key = (_grammar_key(grammar), vocab.fingerprint, max_states, fuel) if cache else None
         if cache:
             hit = _COMPILE_CACHE.get(key)
             if hit is not None:

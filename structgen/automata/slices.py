@@ -54,6 +54,9 @@ class Slice:
     # what lies above them is slice text, all in `token_mask`. None when some path leaves
     # the slice inside a character.
     exit_roots: np.ndarray | None
+    # the tokens that leave the slice, by what follows their slice text (`SuffixTrie`); None
+    # when exit_roots is, or when their subtrees are too big to be worth it
+    suffixes: "SuffixTrie | None" = None
     _bounded: dict = field(default_factory=dict, compare=False)
 
     def skip_rule(self, k: int = -1, exact: bool = False) -> tuple[np.ndarray, int]:
@@ -106,7 +109,138 @@ def build_slice(name: str, char_set: Chars, vocab) -> Slice:
                               in_chars, exit_key, tok_chars, boundary_exit)
     roots = None if mid_exits else np.flatnonzero(boundary_exit).astype(np.int32)
     return Slice(name, trans, start, kinds, _pack(tok_chars >= 0, vocab.n_words), in_chars, exit_key, tok_chars,
-                 roots)
+                 roots, None if roots is None else suffix_trie(trie, roots))
+
+
+@dataclass(frozen=True, eq=False)
+class SuffixTrie:
+    """The tokens that leave a slice, keyed by their text from the first byte outside it: a
+    trie over those suffixes (node 0 the root), each node holding the tokens that end there.
+    A state that every slice string leads back to accepts such a token exactly when it
+    accepts the token's suffix, so its walk runs over this small trie (the JSON string body
+    of a 128k vocabulary: a few thousand nodes, most tokens ending in one of a few hundred
+    suffixes such as `",`) instead of one subtree per exit node. Same arrays as a `TokenTrie`."""
+    byte: np.ndarray         # uint8[n]
+    subtree_end: np.ndarray  # int32[n]
+    tok_start: np.ndarray    # int32[n + 1]
+    tok_ids: np.ndarray      # int32[...]
+    root_children: np.ndarray  # int32[k]
+
+
+SUFFIX_TRIE_MAX_NODES = 1 << 16  # exit subtrees bigger than this (a class that most tokens leave) get none
+
+
+def suffix_trie(trie, exit_roots: np.ndarray) -> SuffixTrie | None:
+    size = int(np.sum(trie.subtree_end[exit_roots] - exit_roots)) if exit_roots.shape[0] else 0
+    if not size or size > SUFFIX_TRIE_MAX_NODES:
+        return None
+    byte, end, tok_start, tok_ids, n = _suffix_trie(trie.byte, trie.subtree_end, trie.tok_start, trie.tok_ids,
+                                                   exit_roots, size + 1)
+    if n < 0:
+        return None
+    children, v = [], 1
+    while v < n:
+        children.append(v)
+        v = int(end[v])
+    return SuffixTrie(byte, end, tok_start, tok_ids, np.array(children, dtype=np.int32))
+
+
+@njit(cache=True)
+def _suffix_trie(t_byte, t_end, t_tok_start, t_tok_ids, exit_roots, cap):
+    """Merge the subtrees under `exit_roots` into one trie (equal paths from the exit byte on
+    become one node), then lay it out in pre-order. Returns (byte, subtree_end, tok_start,
+    tok_ids, n_nodes)."""
+    # hash-consed nodes in creation order: key parent * 256 + byte
+    hsize = 1
+    while hsize < 2 * cap:
+        hsize *= 2
+    keys = np.full(hsize, -1, np.int64)
+    vals = np.empty(hsize, np.int32)
+    par = np.full(cap, -1, np.int32)
+    byt = np.zeros(cap, np.uint8)
+    n_tok = np.zeros(cap, np.int32)
+    n = 1
+    total = 0
+    for e in exit_roots:
+        total += t_end[e] - e
+    owner = np.empty(total, np.int32)  # suffix node of each real node, in visiting order
+    stack_end = np.empty(1024, np.int64)  # open ancestors (a token's bytes at most)
+    stack_sfx = np.empty(1024, np.int32)
+    k = 0
+    for e in exit_roots:
+        top = 0
+        for v in range(e, t_end[e]):
+            while top > 0 and stack_end[top - 1] <= v:
+                top -= 1
+            p = stack_sfx[top - 1] if top > 0 else 0
+            key = np.int64(p) * 256 + t_byte[v]
+            h = (key * 0x9E3779B1) & (hsize - 1)
+            while keys[h] != -1 and keys[h] != key:
+                h = (h + 1) & (hsize - 1)
+            if keys[h] == -1:
+                keys[h] = key
+                vals[h] = n
+                par[n] = p
+                byt[n] = t_byte[v]
+                n += 1
+            x = vals[h]
+            owner[k] = x
+            k += 1
+            n_tok[x] += t_tok_start[v + 1] - t_tok_start[v]
+            if top == stack_end.shape[0]:
+                return byt, par, n_tok, owner, -1
+            stack_end[top] = t_end[v]
+            stack_sfx[top] = x
+            top += 1
+    # children lists (creation order), then a pre-order numbering
+    n_child = np.zeros(n + 1, np.int32)
+    for x in range(1, n):
+        n_child[par[x] + 1] += 1
+    first = np.cumsum(n_child)
+    fill = first.copy()
+    kids = np.empty(max(n - 1, 1), np.int32)
+    for x in range(1, n):
+        kids[fill[par[x]]] = x
+        fill[par[x]] += 1
+    new_id = np.empty(n, np.int32)
+    order = np.empty(n, np.int32)
+    stack = np.empty(n, np.int32)
+    sp = 0
+    stack[sp] = 0
+    sp += 1
+    cnt = 0
+    while sp > 0:
+        sp -= 1
+        x = stack[sp]
+        new_id[x] = cnt
+        order[cnt] = x
+        cnt += 1
+        for j in range(first[x + 1] - 1, first[x] - 1, -1):  # first child on top
+            stack[sp] = kids[j]
+            sp += 1
+    end = np.empty(n, np.int32)
+    for i in range(n - 1, -1, -1):  # subtree ends, children after their parent
+        end[i] = i + 1
+    for i in range(n - 1, 0, -1):
+        pi = new_id[par[order[i]]]
+        if end[i] > end[pi]:
+            end[pi] = end[i]
+    out_byte = np.zeros(n, np.uint8)
+    tok_start = np.zeros(n + 1, np.int32)
+    for i in range(n):
+        out_byte[i] = byt[order[i]]
+        tok_start[i + 1] = tok_start[i] + n_tok[order[i]]
+    tok_ids = np.empty(tok_start[n], np.int32)
+    pos = tok_start[:n].copy()
+    k = 0
+    for e in exit_roots:
+        for v in range(e, t_end[e]):
+            i = new_id[owner[k]]
+            k += 1
+            for j in range(t_tok_start[v], t_tok_start[v + 1]):
+                tok_ids[pos[i]] = t_tok_ids[j]
+                pos[i] += 1
+    return out_byte, end, tok_start, tok_ids, n
 
 
 @njit(cache=True)

@@ -135,15 +135,26 @@ def resolve_regexes(e: Expr, memo: dict[int, tuple[Expr, Expr]] | None = None) -
     return res(e)
 
 
+_NO_REFS: frozenset = frozenset()
+
+
+def _node_refs(x: Expr, kids: list[tuple]) -> tuple[frozenset, Expr]:
+    if isinstance(x, Ref):
+        return frozenset((x.name,)), x
+    sets = [k[0] for k in kids if k[0]]
+    if not sets:
+        return _NO_REFS, x
+    return (sets[0] if len(sets) == 1 else frozenset().union(*sets)), x
+
+
 def refs_in(e: Expr, out: set[str] | None = None, cache: dict[int, tuple] | None = None) -> set[str]:
-    """Rule names referenced in e. `cache` (node id -> (node, names)) remembers whole bodies."""
+    """Rule names referenced in e. `cache` (node id -> (names, node)) remembers every node, so
+    rule bodies that share sub-trees (after inlining, most do) are walked once between them."""
     if cache is not None:
-        got = cache.get(id(e))
-        if got is None:
-            got = cache[id(e)] = (e, frozenset(refs_in(e)))
+        got = fold_postorder(e, cache, _node_refs)[0]
         if out is None:
-            return set(got[1])
-        out |= got[1]
+            return set(got)
+        out |= got
         return out
     out = set() if out is None else out
     stack = [e]
@@ -602,6 +613,6 @@ def prepare(g: Grammar, *, inline_max_size: int = 20000) -> tuple[dict[str, Expr
     keep = cycle_cut(rules, {g.start}, refs_cache) | {g.start} | ((set(g.greedy) | set(g.frames)) & set(rules))
     alias, heavy = heavy_shared_rules(rules, g.start, exclude=set(g.greedy) | set(g.frames))
     rules = inline_rules(rules, keep | heavy, max_size=inline_max_size, alias=alias)
-    live = reachable_rules(Grammar(rules, g.start))
+    live = reachable_rules(Grammar(rules, g.start), {})
     rules = {n: e for n, e in rules.items() if n in live}
     return rules, g.start
