@@ -61,6 +61,11 @@ STEPS: list[tuple[str, tuple[str, ...], str, list[str], dict]] = [
       "python benchmarks/maskbench.py --engines llguidance,xgrammar,outlines --engine-timeouts outlines=10 "
       "--jobs 1 --limit 800 --mem-mb 8192 --seed 0 --timeout 30.0 --out results/mb800_peers.jsonl"],
      {"--limit": "4", "--out": InTmp("maskbench.jsonl")}),
+    # the whole development split, structgen alone (about two hours)
+    ("maskbench-dev", ("maskbench-dev-split",), r"Reproduce: `(python benchmarks/maskbench\.py[^`]*)`",
+     ["python benchmarks/maskbench.py --engines structgen:property_order=flexible --jobs 1 --mem-mb 8192 "
+      "--timeout 30.0 --out results/dev_structgen.jsonl"],
+     {"--limit": "4", "--out": InTmp("dev_structgen.jsonl")}),
     ("jsts", ("jsts-side-by-side",), r"Reproduce: `(python benchmarks/jsts\.py[^`]*)`",
      ["python benchmarks/jsts.py --engines llguidance,structgen,xgrammar,outlines --drafts draft2020-12 --jobs 1 "
       "--mem-mb 8192 --optional none --timeout 20.0 --engine-timeouts outlines=10 --out results/jsts2020.jsonl"],
@@ -79,9 +84,12 @@ STEPS: list[tuple[str, tuple[str, ...], str, list[str], dict]] = [
      ["python benchmarks/bench_monitors.py --sites 48 --max-new 12"],
      {"--sites": "3", "--max-new": "4", "--no-write": True}),
     # each side-by-side section names the report.py command that writes it (and its plots)
-    ("report", ("maskbench-side-by-side", "jsts-side-by-side"), r"`(python benchmarks/report\.py[^`]*)`",
+    ("report", ("maskbench-side-by-side", "maskbench-dev-split", "jsts-side-by-side"),
+     r"`(python benchmarks/report\.py[^`]*)`",
      ["python benchmarks/report.py --maskbench results/mb800_structgen.jsonl,results/mb800_peers.jsonl "
       "--engines structgen:property_order=flexible,llguidance,xgrammar,outlines",
+      "python benchmarks/report.py --maskbench results/dev_structgen.jsonl --engines structgen:property_order=flexible "
+      "--section maskbench-dev-split",
       "python benchmarks/report.py --jsts results/jsts2020.jsonl"],
      {"--maskbench": InTmp(), "--jsts": InTmp(), "--doc": "{tmp}/benchmarks.md"}),
 ]

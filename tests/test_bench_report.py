@@ -194,6 +194,25 @@ def test_sections_survive_each_other(tmp_path, data, runs):
     assert text.count("<!-- section:maskbench-side-by-side -->") == 1
 
 
+def test_whole_split_run_gets_its_own_section(tmp_path, data, runs):
+    """`--section` writes a run over the whole split beside the sample's section, with its own
+    title, command and plot files."""
+    sg, _ = runs
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# B\n")
+    update_section("maskbench-side-by-side", "## sample\n\nold sample text", path=str(doc))
+    assert report.main(["--maskbench", str(sg), "--data", str(data), "--doc", str(doc),
+                        "--section", "maskbench-dev-split"]) == 0
+    text = doc.read_text()
+    assert "old sample text" in text
+    body = _section(text, "maskbench-dev-split")
+    assert "## MaskBench, the whole development split" in body and "Every file of the development split" in body
+    assert "--section maskbench-dev-split" in body
+    if "matplotlib" not in body:
+        assert "bench_latency_cdf_maskbench-dev-split.png" in body
+        assert (tmp_path / "bench_latency_cdf_maskbench-dev-split.png").exists()
+
+
 def test_jsts_section_names_its_files(tmp_path):
     out = tmp_path / "jsts.jsonl"
     rec = {"bench": "jsts", "engine": "llguidance", "case": "draft2020-12/type.json#0", "draft": "draft2020-12",
@@ -292,10 +311,12 @@ def test_run_all_defaults_and_dry_run(tmp_path, capsys):
     empty = tmp_path / "empty.md"
     empty.write_text("# B\n")
     steps = [(n, argv[1:]) for n, argv, _ in run_all.plan(str(empty), False, "", ["maskbench", "report"])]
-    assert [n for n, _ in steps] == ["maskbench", "maskbench", "report", "report"]
+    assert [n for n, _ in steps] == ["maskbench", "maskbench", "report", "report", "report"]
     assert "structgen:property_order=flexible" in steps[0][1] and "outlines=10" in steps[1][1]
+    # the whole-split run has a section of its own
+    assert steps[3][1][-2:] == ["--section", "maskbench-dev-split"]
     assert run_all.main(["--dry-run", "--doc", str(empty), "--only", "maskbench,report"]) == 0
-    assert capsys.readouterr().out.count("=== [") == 4
+    assert capsys.readouterr().out.count("=== [") == 5
     assert run_all.main(["--dry-run", "--quick", "--tmp", str(tmp_path), "--doc", str(empty)]) == 0
     out = capsys.readouterr().out
     assert "--limit 4" in out and "docs/benchmarks.md" not in out.replace("from docs/benchmarks.md", "")

@@ -193,7 +193,7 @@ def test_random_numeric_schemas(seed):
         if rng.random() < 0.3:
             schema["type"] = "integer"
         if rng.random() < 0.2:
-            schema["multipleOf"] = rng.choice([2, 3, 5, 6, 10, 12, 25, 7])
+            schema["multipleOf"] = rng.choice([1, 2, 3, 5, 6, 10, 12, 25, 7])
         r = rng.random()
         if r < 0.1:
             schema["not"] = {"multipleOf": rng.choice([2, 3, 4])}
@@ -225,6 +225,25 @@ def test_random_numeric_schemas(seed):
                 assert isinstance(v, float) and ("multipleOf" in schema or "not" in schema), (schema, t)
             checked += 1
     assert checked > 500
+
+
+@pytest.mark.parametrize("draft,schema,spec", [
+    ("2020-12", {"type": "number", "multipleOf": 1}, NumSpec(mults=(1,))),  # 2.5 is no multiple of 1
+    ("4", {"type": "integer"}, NumSpec(integral=True, int_text=True)),      # 2.0 is a float in draft 4
+    ("4", {"type": "integer", "minimum": -3, "maximum": 40},
+     NumSpec((Bound(-3, False, True), Bound(40, False, False)), True, int_text=True)),
+])
+def test_integrality_against_the_drafts_validator(draft, schema, spec):
+    """Never under-constrained against the draft's own validator (MaskBench's invalid
+    instances `{"id": 2.5}` under multipleOf 1 and `12345.0` for a draft-04 integer)."""
+    e = number_language(spec)
+    validator = (jsonschema.Draft4Validator if draft == "4" else jsonschema.Draft202012Validator)(schema)
+    for t in _texts_near([0, 1, 2, 2.5, 12345.0, -3, 40, 41, 1e2, 0.5]):
+        v = json.loads(t)
+        got = ir_fullmatch(e, t.encode())
+        assert not (got and not validator.is_valid(v)), (schema, t)
+        if validator.is_valid(v) and t == json.dumps(v) and "e" not in t.lower():
+            assert got, (schema, t)
 
 
 def test_unconstrained_number_is_the_json_grammar():

@@ -218,10 +218,10 @@ def _suffix_trie(t_byte, t_end, t_tok_start, t_tok_ids, exit_roots, cap):
         for j in range(first[x + 1] - 1, first[x] - 1, -1):  # first child on top
             stack[sp] = kids[j]
             sp += 1
-    end = np.empty(n, np.int32)
-    for i in range(n - 1, -1, -1):  # subtree ends, children after their parent
+    end = np.empty(n, np.int32)  # subtree ends: a node's own, raised by its children's
+    for i in range(n):
         end[i] = i + 1
-    for i in range(n - 1, 0, -1):
+    for i in range(n - 1, 0, -1):  # children come after their parent
         pi = new_id[par[order[i]]]
         if end[i] > end[pi]:
             end[pi] = end[i]

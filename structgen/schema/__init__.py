@@ -31,6 +31,8 @@ Keyword coverage (E = exact, S = exact up to a documented restriction, U = Unsup
   exponent notation must be normalized (d.ddde+X, what json.dumps writes) when bounded ....... S
   multipleOf: integers; 2^a*5^b(*3) with any bounds, other factors when unbounded (or <= 200
   multiples in range); non-integer factors .................................................. U
+  type "integer": an integer value from draft 6 on (1.0 is one); in drafts 3 and 4 also an
+  integer spelling (no fraction, no exponent), as their validators type 1.0 as a float ...... E
   allOf (real intersection), anyOf, $ref (#, #/$defs, #/definitions, $anchor, $id-relative,
   remote documents passed as `resources=`), recursion ........................................ E
   oneOf: E when branches are provably disjoint or their complements are expressible, else .... U

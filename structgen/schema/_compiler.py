@@ -311,7 +311,8 @@ class SchemaCompiler:
                 if not self.lenient:
                     raise ex
                 self._lenient(ex)
-        return NumR(NumSpec(tuple(bounds), True if integral else None, tuple(mults)))
+        return NumR(NumSpec(tuple(bounds), True if integral else None, tuple(mults),
+                            int_text=integral and node.draft in ("3", "4")))
 
     # -- strings
     def _string(self, node: Node) -> Record | None:
@@ -677,6 +678,9 @@ class SchemaCompiler:
             out: list[Record] = []
             for b in s.bounds:
                 out.append(NumR(NumSpec((Bound(b.value, not b.strict, not b.lower),))))
+            if s.int_text:
+                raise U("the complement of a draft-04 integer (1.0 is not one there) cannot be expressed", "not",
+                        node)
             if s.integral is not None:
                 out.append(NumR(NumSpec(integral=not s.integral)))
             for q in s.mults:

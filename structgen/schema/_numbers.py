@@ -674,6 +674,9 @@ class NumSpec:
     nonmults: tuple[int, ...] = ()      # value is not a multiple of any
     excluded: tuple[object, ...] = ()   # values (int/float) that are not allowed
     points: tuple[object, ...] | None = None  # finite set of allowed values (enum/const)
+    # spelled as an integer too (no fraction, no exponent): draft-04 "integer", whose validators
+    # take 1.0 for a float; from draft 6 on, 1.0 is an integer
+    int_text: bool = False
 
 
 def _lcm(a: int, b: int) -> int:
@@ -705,7 +708,7 @@ def _spec_key(spec: NumSpec) -> tuple:
 
     return (tuple((val(b.value), b.strict, b.lower) for b in spec.bounds), spec.integral, spec.mults,
             spec.nonmults, tuple(val(x) for x in spec.excluded),
-            None if spec.points is None else tuple(val(x) for x in spec.points))
+            None if spec.points is None else tuple(val(x) for x in spec.points), spec.int_text)
 
 
 def number_language(spec: NumSpec, rules: dict | None = None) -> Expr:
@@ -731,7 +734,7 @@ def _number_language(spec: NumSpec, rules: dict | None = None) -> Expr:
         parts = []
         for p in spec.points:
             pspec = NumSpec(spec.bounds + (Bound(p, False, True), Bound(p, False, False)), spec.integral,
-                            spec.mults, spec.nonmults, spec.excluded, None)
+                            spec.mults, spec.nonmults, spec.excluded, None, spec.int_text)
             parts.append(number_language(pspec, rules))
         return alt(parts)
     int_iv = Interval()
@@ -749,9 +752,11 @@ def _number_language(spec: NumSpec, rules: dict | None = None) -> Expr:
         return NOTHING  # a multiple of `mult` is a multiple of each q dividing it
     if any(q == 1 for q in spec.nonmults):
         return NOTHING if mult > 1 or integral else _nonintegral_only(flt_iv, spec)
-    if mult > 1:
+    if spec.mults:  # a multiple of a positive integer (multipleOf 1 included) is an integer
         if integral is False:
             return NOTHING
+        integral = True
+    if spec.int_text:
         integral = True
     # excluded points: for int texts the exact and the decimal value; for float texts the whole
     # rounding neighbourhood of the float, snapped to the neighbours' shortest reprs.
@@ -779,7 +784,7 @@ def _number_language(spec: NumSpec, rules: dict | None = None) -> Expr:
             lo, hi = _int_bounds(iv)
             parts.append(_int_mod_texts(lo, hi, mult, nonmults, rules))
     # ---- texts with a fraction and/or exponent
-    for iv in flt_ivs:
+    for iv in (() if spec.int_text else flt_ivs):
         if integral is None and not nonmults:
             parts.append(_float_texts(iv))
             continue
