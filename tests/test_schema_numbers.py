@@ -246,6 +246,28 @@ def test_integrality_against_the_drafts_validator(draft, schema, spec):
             assert got, (schema, t)
 
 
+@pytest.mark.parametrize("schema", [
+    {"not": {"type": "integer"}},
+    {"type": "number", "not": {"type": "integer", "minimum": 5}},
+    {"oneOf": [{"type": "integer"}, {"type": "number", "maximum": 3}]},
+])
+def test_draft4_integer_complements_are_exact(schema, toy_bpe_vocab):
+    """`not`/oneOf over a draft-04 integer: the complement holds every non-integer spelling,
+    1.0 included (a float there)."""
+    import structgen
+
+    schema = {"$schema": "http://json-schema.org/draft-04/schema#", **schema}
+    cg = structgen.compile_json_schema(schema, toy_bpe_vocab, whitespace="compact", cache=False)
+    validator = jsonschema.Draft4Validator(schema)
+    for t in _texts_near([0, 1, 2.5, 3, 5, 7, 1e2]) + ['"a"', "null", "[]"]:
+        m = cg.matcher()
+        got = m.accept_string(t) and m.is_accepting()
+        v = json.loads(t)
+        assert not (got and not validator.is_valid(v)), (schema, t)
+        if validator.is_valid(v) and t == json.dumps(v) and "e" not in t.lower():
+            assert got, (schema, t)
+
+
 def test_unconstrained_number_is_the_json_grammar():
     e = number_language(NumSpec())
     for t in ["0", "-0", "1.5e-3", "0e0", "10E+2", "-0.0", "123456789012345678901234567890"]:

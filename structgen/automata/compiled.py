@@ -207,8 +207,8 @@ class CompiledGrammar:
     def _walk_start(self, s: int) -> "WalkStart":
         """How state s's walk starts: the widest slice s takes -- all of it, or (a
         length-bounded string) every string of up to k characters. The JSON-string-body slice
-        is tried first, then slices of s's own character class. A state that loops on the
-        whole slice walks from the slice's exit nodes only."""
+        is tried first, then slices of s's own character class. A state that loops back on
+        the whole slice walks the slice's suffix trie (without one, from its exit nodes)."""
         t = self.tables
         if self._slice is None:
             return WalkStart(np.zeros(self._W, dtype=np.uint32), self._no_skip, self._root_children)

@@ -678,9 +678,10 @@ class SchemaCompiler:
             out: list[Record] = []
             for b in s.bounds:
                 out.append(NumR(NumSpec((Bound(b.value, not b.strict, not b.lower),))))
-            if s.int_text:
-                raise U("the complement of a draft-04 integer (1.0 is not one there) cannot be expressed", "not",
-                        node)
+            if s.int_text:  # not an integer spelling (integral=False below covers the values)
+                out.append(NumR(NumSpec(float_text=True)))
+            if s.float_text:
+                out.append(NumR(NumSpec(int_text=True)))
             if s.integral is not None:
                 out.append(NumR(NumSpec(integral=not s.integral)))
             for q in s.mults:

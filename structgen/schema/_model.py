@@ -218,7 +218,7 @@ def _merge_spec(a: NumSpec, b: NumSpec) -> NumSpec | None:
             keep = {canon(x) for x in b.points}
             points = tuple(x for x in points if canon(x) in keep)
     return NumSpec(a.bounds + b.bounds, integral, a.mults + b.mults, a.nonmults + b.nonmults,
-                   a.excluded + b.excluded, points, a.int_text or b.int_text)
+                   a.excluded + b.excluded, points, a.int_text or b.int_text, a.float_text or b.float_text)
 
 
 def _min_opt(a: int | None, b: int | None) -> int | None:

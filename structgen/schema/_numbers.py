@@ -677,6 +677,7 @@ class NumSpec:
     # spelled as an integer too (no fraction, no exponent): draft-04 "integer", whose validators
     # take 1.0 for a float; from draft 6 on, 1.0 is an integer
     int_text: bool = False
+    float_text: bool = False            # spelled with a fraction or an exponent (int_text's complement)
 
 
 def _lcm(a: int, b: int) -> int:
@@ -708,7 +709,7 @@ def _spec_key(spec: NumSpec) -> tuple:
 
     return (tuple((val(b.value), b.strict, b.lower) for b in spec.bounds), spec.integral, spec.mults,
             spec.nonmults, tuple(val(x) for x in spec.excluded),
-            None if spec.points is None else tuple(val(x) for x in spec.points), spec.int_text)
+            None if spec.points is None else tuple(val(x) for x in spec.points), spec.int_text, spec.float_text)
 
 
 def number_language(spec: NumSpec, rules: dict | None = None) -> Expr:
@@ -728,13 +729,15 @@ def number_language(spec: NumSpec, rules: dict | None = None) -> Expr:
 
 def _number_language(spec: NumSpec, rules: dict | None = None) -> Expr:
     if (not spec.bounds and spec.integral is None and not spec.mults and not spec.nonmults
-            and not spec.excluded and spec.points is None):
+            and not spec.excluded and spec.points is None and not spec.int_text and not spec.float_text):
         return JSON_NUMBER
+    if spec.int_text and spec.float_text:
+        return NOTHING
     if spec.points is not None:
         parts = []
         for p in spec.points:
             pspec = NumSpec(spec.bounds + (Bound(p, False, True), Bound(p, False, False)), spec.integral,
-                            spec.mults, spec.nonmults, spec.excluded, None, spec.int_text)
+                            spec.mults, spec.nonmults, spec.excluded, None, spec.int_text, spec.float_text)
             parts.append(number_language(pspec, rules))
         return alt(parts)
     int_iv = Interval()
@@ -779,7 +782,7 @@ def _number_language(spec: NumSpec, rules: dict | None = None) -> Expr:
         flt_ivs = nxt
     parts = []
     # ---- integer texts
-    if integral is not False:
+    if integral is not False and not spec.float_text:
         for iv in int_ivs:
             lo, hi = _int_bounds(iv)
             parts.append(_int_mod_texts(lo, hi, mult, nonmults, rules))
