@@ -492,8 +492,9 @@ def maskbench_section(paths: str | list[str], plot_dir: str, doc_dir: str, engin
         rep = _reproduce(meta, shown, p)
         if rep:
             parts.append(f"  - Reproduce: `{rep}`")
+    step = "maskbench" if section == SECTIONS["maskbench"] else "maskbench-dev"  # run_all.py's step
     parts += [f"- Tables and plots: `{cmd}`; everything in this section, runs included: "
-              "`python benchmarks/run_all.py --only maskbench,report` (the runs resume from the results files).", ""]
+              f"`python benchmarks/run_all.py --only {step},report` (the runs resume from the results files).", ""]
 
     parts += [maskbench.summary_table(by_engine, total, limits), "",
               maskbench.group_tables(by_engine, inp.group_sizes), ""]

@@ -249,8 +249,8 @@ def test_run_all_reads_the_documented_commands(tmp_path):
         "<!-- section:asap -->\nWritten by `python benchmarks/bench_asap.py` (`--seeds 4 --n 900`) ... "
         "(`--smollm2 11`)\n<!-- /section:asap -->\n")
     steps = {name: (argv, origin) for name, argv, origin in run_all.plan(str(doc), False, "")}
-    assert [s[0] for s in run_all.STEPS] == ["core", "maskbench", "jsts", "jsonschemabench", "asap", "generation",
-                                            "monitors", "report"]
+    assert [s[0] for s in run_all.STEPS] == ["core", "maskbench", "maskbench-dev", "jsts", "jsonschemabench", "asap",
+                                            "generation", "monitors", "report"]
     assert steps["maskbench"][0][1:] == ["benchmarks/maskbench.py", "--engines", "a,b", "--limit", "77", "--seed", "3"]
     assert steps["asap"][0][1:] == ["benchmarks/bench_asap.py", "--seeds", "4", "--n", "900", "--smollm2", "11"]
     assert steps["report"][0][1:] == ["benchmarks/report.py"]
