@@ -204,6 +204,10 @@ class CompiledGrammar:
         self._cache_put(s, sm)
         return sm
 
+    def _plain_start(self) -> "WalkStart":
+        """A walk of the whole trie, nothing decided beforehand."""
+        return WalkStart(np.zeros(self._W, dtype=np.uint32), self._no_skip, self._root_children)
+
     def _walk_start(self, s: int) -> "WalkStart":
         """How state s's walk starts: the widest slice s takes -- all of it, or (a
         length-bounded string) every string of up to k characters. The JSON-string-body slice
@@ -211,11 +215,11 @@ class CompiledGrammar:
         the whole slice walks the slice's suffix trie (without one, from its exit nodes)."""
         t = self.tables
         if self._slice is None:
-            return WalkStart(np.zeros(self._W, dtype=np.uint32), self._no_skip, self._root_children)
+            return self._plain_start()
         cls = np.empty(128, dtype=np.bool_)
         flags = profile_state(self._trans, t.byte_class, s, MIN_CLASS_CHARS, STABLE_DEPTH, cls)
         if not flags & WORTH_A_SLICE:
-            return WalkStart(np.zeros(self._W, dtype=np.uint32), self._no_skip, self._root_children)
+            return self._plain_start()
         best_k, best, best_exact = -1, None, False
         # the JSON string body first, then the state's own class; a class's slice (its trie
         # arrays) is built only once a state is known to take it
@@ -255,7 +259,7 @@ class CompiledGrammar:
             ranges = classes.pop(0)
             trans, start, kinds = class_automaton(ranges)
         if best is None:
-            return WalkStart(np.zeros(self._W, dtype=np.uint32), self._no_skip, self._root_children)
+            return self._plain_start()
         return WalkStart(best.bounded(best_k).copy(), best.skip_rule(best_k, best_exact), self._root_children,
                          best_k, best)
 

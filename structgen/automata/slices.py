@@ -8,7 +8,7 @@ is in S. A grammar state *contains* the slice when every string of S can be cons
 by byte moves alone; then its mask is the slice's mask plus a walk of the rest of the trie.
 
 Besides the JSON string body, a state may get a slice of its own character class
-(`state_slice`): the characters it loops on, or else the characters it takes, e.g. `[^,"]`
+(`class_slice`): the characters it loops on, or else the characters it takes, e.g. `[^,"]`
 for a `pattern` string with a `maxLength`. Such slices are built on first use and kept per
 vocabulary (a few, least recently used first out), so every counting state of that string
 and every later schema with the same class share one.
@@ -88,13 +88,6 @@ def _pack(flags: np.ndarray, n_words: int) -> np.ndarray:
 
 
 JSON_STRING_BODY = Chars(normalize_ranges([(0x20, 0x21), (0x23, 0x5B), (0x5D, 0xD7FF), (0xE000, 0x10FFFF)]))
-
-
-def slice_automaton(char_set: Chars) -> tuple[np.ndarray, int, np.ndarray]:
-    """(trans [n, 256], start, byte classes) of the byte DFA for `char_set*`."""
-    d = expr_to_dfa(Repeat(char_set, 0, None), max_states=64)
-    return (np.ascontiguousarray(d.trans[:, d.byte_class].astype(np.int32)), int(d.start),
-            np.ascontiguousarray(d.byte_class.astype(np.int64)))
 
 
 def build_slice(name: str, char_set: Chars, vocab) -> Slice:
@@ -517,9 +510,11 @@ def joint_representatives(byte_class: np.ndarray, kinds: np.ndarray) -> np.ndarr
 
 @lru_cache(maxsize=256)
 def class_automaton(ranges: tuple[tuple[int, int], ...]) -> tuple[np.ndarray, int, np.ndarray]:
-    """The slice automaton of a class alone (cheap): enough to test a state against it
-    before the class's trie arrays are built."""
-    return slice_automaton(Chars(ranges))
+    """(trans [n, 256], start, byte classes) of the byte DFA for `class*`, the slice automaton
+    alone (cheap): enough to test a state against it before the trie arrays are built."""
+    d = expr_to_dfa(Repeat(Chars(ranges), 0, None), max_states=64)
+    return (np.ascontiguousarray(d.trans[:, d.byte_class].astype(np.int32)), int(d.start),
+            np.ascontiguousarray(d.byte_class.astype(np.int64)))
 
 
 def class_slice(vocab, ranges: tuple[tuple[int, int], ...]) -> Slice:
